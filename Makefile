@@ -1,0 +1,103 @@
+# mags — one Makefile for the whole tree.
+#   make                      build everything into build/
+#   make test                 unit tests (cmocka) + end-to-end tests (pytest, real magsd)
+#   make SANITIZE=address,undefined   the same with sanitizers
+#   make bench                run the benchmark suite (bench/)
+#
+# Every src/<component>/*.c is picked up automatically; main.c of a
+# component is its program, the other files go into build/lib<component>.a
+# so unit tests can link them.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
+           -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP -fno-common
+LDFLAGS ?=
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+B := build
+
+COMMON_SRC  := $(wildcard src/common/*.c)
+RUNTIME_SRC := $(filter-out src/runtime/main.c,$(wildcard src/runtime/*.c))
+MAGSD_SRC   := $(filter-out src/magsd/main.c,$(wildcard src/magsd/*.c))
+LIBMAGS_SRC := $(wildcard src/libmags/*.c)
+CLI_SRC     := $(filter-out src/mags/main.c,$(wildcard src/mags/*.c))
+
+obj = $(patsubst src/%.c,$(B)/obj/%.o,$(1))
+
+LIB_COMMON  := $(B)/lib/libcommon.a
+LIB_RUNTIME := $(B)/lib/libruntime.a
+LIB_MAGSD   := $(B)/lib/libmagsd.a
+LIB_MAGS    := $(B)/lib/libmags.a
+LIB_CLI     := $(B)/lib/libmagscli.a
+
+LIBS_RUNTIME := -lseccomp -lcap
+LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto
+LIBS_MAGS    := -lhttp_parser -ljansson -ldl
+
+BINS := $(B)/bin/mags-runtime $(B)/bin/magsd $(B)/bin/mags
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+
+all: $(BINS)
+
+$(B)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(LIB_COMMON):  $(call obj,$(COMMON_SRC))
+$(LIB_RUNTIME): $(call obj,$(RUNTIME_SRC))
+$(LIB_MAGSD):   $(call obj,$(MAGSD_SRC))
+$(LIB_MAGS):    $(call obj,$(LIBMAGS_SRC))
+$(LIB_CLI):     $(call obj,$(CLI_SRC))
+$(B)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/mags-runtime: $(B)/obj/runtime/main.o $(LIB_RUNTIME) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_RUNTIME)
+
+$(B)/bin/magsd: $(B)/obj/magsd/main.o $(LIB_MAGSD) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_MAGSD)
+
+$(B)/bin/mags: $(B)/obj/mags/main.o $(LIB_CLI) $(LIB_MAGS) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_MAGS)
+
+# Unit tests link every library; the linker keeps what each one uses.
+$(B)/tests/test_%: tests/unit/test_%.c $(LIB_MAGSD) $(LIB_RUNTIME) $(LIB_CLI) $(LIB_MAGS) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_MAGSD) $(LIBS_RUNTIME) $(LIBS_MAGS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: all
+	/usr/bin/python3 -m pytest -ra tests/e2e $(PYTEST_ARGS)
+
+test: all unit e2e
+
+bench: all
+	bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all unit e2e test bench install clean
+.SECONDARY:
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
