@@ -13,7 +13,6 @@
 
 #include <stddef.h>
 
-#define MAGS_ERR_MSG_MAX 512
 
 /* Codes that the API edge maps to HTTP statuses through one table. */
 enum mags_err_code {
@@ -29,11 +28,16 @@ enum mags_err_code {
 	MAGS_E_UNAVAILABLE, /* 503 */
 };
 
+/* Also defined, identically, by the public include/mags/mags.h. */
+#ifndef MAGS_ERR_STRUCT_DEFINED
+#define MAGS_ERR_STRUCT_DEFINED
+#define MAGS_ERR_MSG_MAX 512
 struct mags_err {
 	int code;                  /* enum mags_err_code */
 	int sys_errno;             /* errno at the failure, 0 if none */
 	char msg[MAGS_ERR_MSG_MAX];
 };
+#endif
 
 /* Set the message (printf-style). Returns -errno_val (or -EINVAL if 0) so
  * callers can write  return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "...");  */
