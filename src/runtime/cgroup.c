@@ -1,0 +1,328 @@
+/*
+ * cgroup.c - create, fill, limit and remove the sandbox's cgroup on v1
+ * and v2 hosts (see cgroup.h).
+ *
+ * The cgroup is job-independent: a warm pool could create it ahead of
+ * time with the pool's default limits. The supervisor moves the
+ * sandbox's first process in before that process creates its cgroup
+ * namespace, so inside the sandbox the job's cgroup is the root.
+ */
+#include "runtime/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "common/banned.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+void cgroup_limits_compute(struct cgroup_limits *l, uint32_t memory_mb,
+			   uint32_t cpu_milli, uint32_t pids)
+{
+	l->memory_bytes = (uint64_t)memory_mb << 20;
+	l->cpu_quota_us = cpu_milli * (CGROUP_CPU_PERIOD_US / 1000);
+	l->pids = pids;
+}
+
+size_t cgroup_format_cpu_max(char *buf, size_t len, uint32_t quota_us)
+{
+	int n = snprintf(buf, len, "%u %u", quota_us, CGROUP_CPU_PERIOD_US);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+size_t cgroup_format_path(char *buf, size_t len, int version,
+			  const char *controller, const char *id)
+{
+	int n;
+
+	if (version == 2 || !controller)
+		n = snprintf(buf, len, CGROUP_FS_ROOT "/" CGROUP_PARENT "/%s", id);
+	else
+		n = snprintf(buf, len, CGROUP_FS_ROOT "/%s/" CGROUP_PARENT "/%s",
+			     controller, id);
+	return n < 0 ? 0 : (size_t)n;
+}
+
+uint64_t cgroup_parse_oom_kills(const char *text)
+{
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, "oom_kill ", 9))
+			return strtoull(p + 9, NULL, 10);
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return 0;
+}
+
+int cgroup_detect(void)
+{
+	struct statfs sf;
+
+	if (statfs(CGROUP_FS_ROOT, &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC)
+		return 2;
+	return 1;
+}
+
+/* Write a value to dir/file. */
+static int put(const char *dir, const char *file, const char *val,
+	       struct mags_err *err)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	r = write_file(path, val);
+	if (r < 0)
+		return err_sys(err, -r, "write '%s' to '%s'", val, path);
+	return 0;
+}
+
+static int exists(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return access(path, F_OK) == 0;
+}
+
+/* mkdir the job's directory; a leftover from a crashed run with the same
+ * id is removed first if it is empty. */
+static int make_dir(struct cgroup *cg, const char *path, struct mags_err *err)
+{
+	char parent[CGROUP_PATH_MAX];
+	char *slash;
+
+	snprintf(parent, sizeof(parent), "%s", path);
+	slash = strrchr(parent, '/');
+	*slash = '\0';
+	if (mkdir(parent, 0755) < 0 && errno != EEXIST)
+		return err_sys(err, errno, "mkdir '%s'", parent);
+	if (mkdir(path, 0755) < 0) {
+		if (errno != EEXIST || rmdir(path) < 0 || mkdir(path, 0755) < 0)
+			return err_sys(err, errno == EBUSY ? EEXIST : errno,
+				       "mkdir '%s'", path);
+	}
+	snprintf(cg->dirs[cg->n_dirs++], CGROUP_PATH_MAX, "%s", path);
+	return 0;
+}
+
+static int create_v2(struct cgroup *cg, const char *id, const struct cgroup_limits *l,
+		     struct mags_err *err)
+{
+	char path[CGROUP_PATH_MAX], buf[64];
+	int r;
+
+	/* Controllers must be enabled in every ancestor's subtree_control
+	 * before the job's directory can use them. Writing is idempotent. */
+	if (mkdir(CGROUP_FS_ROOT "/" CGROUP_PARENT, 0755) < 0 && errno != EEXIST)
+		return err_sys(err, errno, "mkdir '%s'", CGROUP_FS_ROOT "/" CGROUP_PARENT);
+	r = put(CGROUP_FS_ROOT, "cgroup.subtree_control", "+memory +cpu +pids", err);
+	if (r < 0)
+		return r;
+	r = put(CGROUP_FS_ROOT "/" CGROUP_PARENT, "cgroup.subtree_control",
+		"+memory +cpu +pids", err);
+	if (r < 0)
+		return r;
+
+	cgroup_format_path(path, sizeof(path), 2, NULL, id);
+	r = make_dir(cg, path, err);
+	if (r < 0)
+		return r;
+	cg->memory = cg->pids = 0;
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)l->memory_bytes);
+	if ((r = put(path, "memory.max", buf, err)) < 0)
+		return r;
+	/* No swap: the memory limit is the whole budget (hosts without swap
+	 * accounting have no memory.swap.max and no swap to escape to). */
+	if (exists(path, "memory.swap.max") &&
+	    (r = put(path, "memory.swap.max", "0", err)) < 0)
+		return r;
+	cgroup_format_cpu_max(buf, sizeof(buf), l->cpu_quota_us);
+	if ((r = put(path, "cpu.max", buf, err)) < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%u", l->pids);
+	return put(path, "pids.max", buf, err);
+}
+
+static int create_v1(struct cgroup *cg, const char *id, const struct cgroup_limits *l,
+		     struct mags_err *err)
+{
+	static const struct { const char *name; int required; } ctrls[] = {
+		{ "memory", 1 }, { "cpu", 1 }, { "pids", 1 },
+		{ "cpuacct", 0 }, { "freezer", 0 },
+	};
+	struct stat seen[CGROUP_MAX_DIRS];
+	unsigned n_seen = 0;
+	char path[CGROUP_PATH_MAX], buf[64];
+	int r;
+
+	for (size_t i = 0; i < sizeof(ctrls) / sizeof(ctrls[0]); i++) {
+		struct stat st;
+		int dup = 0;
+
+		snprintf(path, sizeof(path), CGROUP_FS_ROOT "/%s", ctrls[i].name);
+		if (stat(path, &st) < 0 || !exists(path, "cgroup.procs")) {
+			if (!ctrls[i].required)
+				continue;
+			return err_set(err, MAGS_E_INTERNAL, ENOENT,
+				       "cgroup v1 controller '%s' is not mounted at '%s'",
+				       ctrls[i].name, path);
+		}
+		/* cpu and cpuacct are often co-mounted ("cpu,cpuacct" with
+		 * symlinks): one directory serves both. */
+		for (unsigned k = 0; k < n_seen; k++)
+			if (seen[k].st_dev == st.st_dev && seen[k].st_ino == st.st_ino)
+				dup = 1;
+		if (dup)
+			continue;
+		seen[n_seen++] = st;
+
+		cgroup_format_path(path, sizeof(path), 1, ctrls[i].name, id);
+		r = make_dir(cg, path, err);
+		if (r < 0)
+			return r;
+		int idx = (int)cg->n_dirs - 1;
+
+		if (!strcmp(ctrls[i].name, "memory")) {
+			cg->memory = idx;
+			snprintf(buf, sizeof(buf), "%llu", (unsigned long long)l->memory_bytes);
+			if ((r = put(path, "memory.limit_in_bytes", buf, err)) < 0)
+				return r;
+			/* memory+swap = memory: no swap. Present only with
+			 * swap accounting. */
+			if (exists(path, "memory.memsw.limit_in_bytes") &&
+			    (r = put(path, "memory.memsw.limit_in_bytes", buf, err)) < 0)
+				return r;
+		} else if (!strcmp(ctrls[i].name, "cpu")) {
+			snprintf(buf, sizeof(buf), "%u", CGROUP_CPU_PERIOD_US);
+			if ((r = put(path, "cpu.cfs_period_us", buf, err)) < 0)
+				return r;
+			snprintf(buf, sizeof(buf), "%u", l->cpu_quota_us);
+			if ((r = put(path, "cpu.cfs_quota_us", buf, err)) < 0)
+				return r;
+		} else if (!strcmp(ctrls[i].name, "pids")) {
+			cg->pids = idx;
+			snprintf(buf, sizeof(buf), "%u", l->pids);
+			if ((r = put(path, "pids.max", buf, err)) < 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int cgroup_create(struct cgroup *cg, const char *id, const struct cgroup_limits *l,
+		  struct mags_err *err)
+{
+	int r;
+
+	memset(cg, 0, sizeof(*cg));
+	cg->version = cgroup_detect();
+	r = cg->version == 2 ? create_v2(cg, id, l, err) : create_v1(cg, id, l, err);
+	if (r < 0)
+		cgroup_destroy(cg);
+	return r;
+}
+
+int cgroup_add(struct cgroup *cg, pid_t pid, struct mags_err *err)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%d", (int)pid);
+	for (unsigned i = 0; i < cg->n_dirs; i++) {
+		int r = put(cg->dirs[i], "cgroup.procs", buf, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* 1 if processes are left (and they were sent SIGKILL), 0 if empty. */
+static int kill_listed(const char *dir)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *text = NULL;
+	int left = 0;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	if (read_file(path, 1 << 20, &text) < 0)
+		return 0;
+	for (char *p = text; *p;) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0) {
+			kill((pid_t)pid, SIGKILL);
+			left = 1;
+		}
+		p = end;
+		while (*p == '\n')
+			p++;
+	}
+	return left;
+}
+
+void cgroup_kill(struct cgroup *cg)
+{
+	if (cg->n_dirs == 0)
+		return;
+	if (cg->version == 2 && put(cg->dirs[0], "cgroup.kill", "1", NULL) == 0)
+		return;
+	kill_listed(cg->dirs[cg->pids]);
+}
+
+uint64_t cgroup_oom_kills(struct cgroup *cg)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *text = NULL;
+
+	if (cg->n_dirs == 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", cg->dirs[cg->memory],
+		 cg->version == 2 ? "memory.events" : "memory.oom_control");
+	if (read_file(path, 64 * 1024, &text) < 0)
+		return 0;
+	return cgroup_parse_oom_kills(text);
+}
+
+int cgroup_destroy(struct cgroup *cg)
+{
+	int ret = 0;
+
+	/* Normally empty by now: the sandbox's pid 1 has been reaped, and
+	 * the kernel does not let pid 1 go before the rest of its pid
+	 * namespace. Exiting tasks can still be listed for a moment. */
+	for (int i = (int)cg->n_dirs - 1; i >= 0; i--) {
+		int tries = 0;
+
+		while (rmdir(cg->dirs[i]) < 0) {
+			if (errno == ENOENT)
+				break;
+			if (errno != EBUSY || ++tries > 200) {
+				ret = -errno;
+				break;
+			}
+			if (tries == 1 || tries % 50 == 0)
+				kill_listed(cg->dirs[i]);
+			struct timespec ts = { 0, 5 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	cg->n_dirs = 0;
+	return ret;
+}

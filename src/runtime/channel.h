@@ -1,0 +1,35 @@
+/*
+ * channel.h - the supervisor <-> sandbox set-up channel: a SOCK_SEQPACKET
+ * socketpair, one message per step, optionally carrying one fd.
+ *
+ *   supervisor -> sandbox  CHANNEL_GO     ids mapped, cgroup joined; the
+ *                                         idmapped image mount attached
+ *   sandbox -> supervisor  CHANNEL_READY  the script is running
+ *                          CHANNEL_ERROR  set-up failed: the message
+ *
+ * EOF means the other side died.
+ */
+#ifndef MAGS_RUNTIME_CHANNEL_H
+#define MAGS_RUNTIME_CHANNEL_H
+
+#include <stddef.h>
+
+enum channel_kind {
+	CHANNEL_GO = 'G',
+	CHANNEL_READY = 'R',
+	CHANNEL_ERROR = 'E',
+};
+
+#define CHANNEL_MSG_MAX 600
+
+/* socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC). 0 or -errno. */
+int channel_pair(int sv[2]);
+
+/* Send kind + msg (may be NULL) + fd (-1 for none). 0 or -errno. */
+int channel_send(int sock, char kind, const char *msg, int fd);
+
+/* Receive one message: *kind, msg (NUL-terminated, up to len-1 bytes) and
+ * *fd (-1 if none; the caller owns it). Returns 1, 0 on EOF, or -errno. */
+int channel_recv(int sock, char *kind, char *msg, size_t len, int *fd);
+
+#endif
