@@ -1,0 +1,212 @@
+/*
+ * api_jobs.c - /mags-jobs: submit, list, status, logs (and follow), stop.
+ *
+ * Another user's job answers exactly like a missing one (404 "job not
+ * found"), so ids cannot be probed. A job that fails to start is still
+ * accepted: the failure is the job's status, not an HTTP error (contract
+ * §3.2).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "magsd/api.h"
+#include "magsd/api_validate.h"
+#include "magsd/job.h"
+#include "magsd/log.h"
+#include "magsd/logs.h"
+#include "magsd/serve.h"
+#include "magsd/store.h"
+#include "magsd/supervisor.h"
+#include "common/banned.h"
+
+#define PAGE_SIZE_DEFAULT 20
+#define PAGE_SIZE_MAX 100
+#define PAGE_MAX 1000000
+
+void api_jobs_create(struct http_req *req)
+{
+	struct server *srv = req->srv;
+	struct job_request jr;
+	struct mags_err err;
+	struct job job;
+	char uuid[37];
+
+	if (api_validate_job(req->body ? req->body : "", req->body_len,
+			     srv->cfg->job_timeout, &jr, &err) < 0) {
+		http_reply_error(req, &err);
+		return;
+	}
+	if (supervisor_live_count(srv->sv) >= srv->cfg->max_jobs) {
+		job_request_release(&jr);
+		http_reply_errorf(req, MAGS_E_TOO_MANY,
+				  "too many running jobs (limit %d); try again later",
+				  srv->cfg->max_jobs);
+		return;
+	}
+	if (srv->stopping) {
+		job_request_release(&jr);
+		http_reply_errorf(req, MAGS_E_UNAVAILABLE, "server is shutting down");
+		return;
+	}
+
+	memset(&job, 0, sizeof(job));
+	random_uuid(uuid);
+	snprintf(job.id, sizeof(job.id), "%s", uuid);
+	snprintf(job.user_id, sizeof(job.user_id), "%s", req->ident.user_id);
+	snprintf(job.status, sizeof(job.status), "accepted");
+	snprintf(job.type, sizeof(job.type), "%s", jr.type);
+	job.name = jr.name;
+	job.script = jr.script;
+	job.environment = jr.env_json;
+	job.timeout = jr.timeout;
+	job.ephemeral = jr.ephemeral;
+	job.created_at = time_now_ms();
+	if (store_job_insert(srv->store, &job, &err) < 0) {
+		job_request_release(&jr);
+		http_reply_error(req, &err);
+		return;
+	}
+	log_info("job %s accepted for user '%s'", job.id, req->ident.user_name);
+	if (supervisor_spawn(srv->sv, &job, jr.env, jr.n_env, &err) < 0) {
+		log_warn("job %s: %s", job.id, err.msg);
+		(void)store_job_finish(srv->store, job.id, "error", -1, err.msg, time_now_ms());
+	}
+	job_request_release(&jr);
+	http_reply_json(req, 200, json_pack("{s:s, s:s}", "request_id", job.id,
+					    "status", "accepted"));
+}
+
+/* A positive integer query argument, def if absent; -1 if malformed. */
+static long query_int(struct http_req *req, const char *key, long def, long max)
+{
+	const char *v = http_query(req, key);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < 1)
+		return -1;
+	return n > max ? max : n;
+}
+
+void api_jobs_list(struct http_req *req)
+{
+	struct server *srv = req->srv;
+	long page = query_int(req, "page", 1, PAGE_MAX);
+	long size = query_int(req, "page_size", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX);
+	struct mags_err err;
+	struct job *jobs;
+	size_t n;
+	int64_t total;
+	json_t *arr;
+
+	if (page < 0 || size < 0) {
+		http_reply_errorf(req, MAGS_E_BAD_REQUEST,
+				  "'page' and 'page_size' must be positive integers");
+		return;
+	}
+	if (store_job_list(srv->store, req->ident.user_id, (int64_t)(page - 1) * size,
+			   (int)size, &jobs, &n, &total, &err) < 0) {
+		http_reply_error(req, &err);
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, job_to_json(&jobs[i], JOB_LIST_SCRIPT_MAX));
+	store_job_list_free(jobs, n);
+	http_reply_json(req, 200, json_pack("{s:o, s:i, s:i, s:I}", "jobs", arr,
+					    "page", (int)page, "page_size", (int)size,
+					    "total", (json_int_t)total));
+}
+
+/* The job named in the path, owned by the caller; replies 404 if not. */
+static int own_job(struct http_req *req, struct job *job)
+{
+	int r = store_job_get(req->srv->store, req->params.v[0], req->ident.user_id, job);
+
+	if (r == -ENOENT)
+		http_reply_errorf(req, MAGS_E_NOT_FOUND, "job not found");
+	else if (r < 0)
+		http_reply_errorf(req, MAGS_E_INTERNAL, "database error reading job");
+	return r;
+}
+
+void api_jobs_get(struct http_req *req)
+{
+	struct job job;
+
+	if (own_job(req, &job) < 0)
+		return;
+	http_reply_json(req, 200, job_to_json(&job, 0));
+	job_release(&job);
+}
+
+static int truthy(const char *v)
+{
+	return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes"));
+}
+
+void api_jobs_logs(struct http_req *req)
+{
+	struct server *srv = req->srv;
+	struct mags_err err;
+	struct job job;
+	json_t *out;
+
+	if (own_job(req, &job) < 0)
+		return;
+	if (truthy(http_query(req, "follow"))) {
+		struct MHD_Response *resp = logs_follow(srv->logs, req->conn, job.id);
+		job_release(&job);
+		if (!resp) {
+			http_reply_errorf(req, MAGS_E_INTERNAL, "could not start the log stream");
+			return;
+		}
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+					"application/x-ndjson");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+		http_reply_response(req, 200, resp);
+		return;
+	}
+	_cleanup_free_ char *path = xasprintf("%s/jobs/%s/log", srv->cfg->data_dir, job.id);
+	int final = !supervisor_is_live(srv->sv, job.id);
+	job_release(&job);
+	if (logs_read(path, LOGS_READ_MAX, final, &out, &err) < 0) {
+		http_reply_error(req, &err);
+		return;
+	}
+	http_reply_json(req, 200, out);
+}
+
+void api_jobs_stop(struct http_req *req)
+{
+	struct server *srv = req->srv;
+	struct job job;
+	int r;
+
+	if (own_job(req, &job) < 0)
+		return;
+	if (!job_status_terminal(job.status)) {
+		r = supervisor_stop(srv->sv, job.id);
+		/* r == 1: it already reported its end; the reap records it */
+		if (r != 1) {
+			(void)store_job_finish(srv->store, job.id, "stopped", -1, NULL,
+					       time_now_ms());
+			char id[JOB_ID_MAX];
+			snprintf(id, sizeof(id), "%s", job.id);
+			job_release(&job);
+			if (store_job_get(srv->store, id, NULL, &job) < 0) {
+				http_reply_errorf(req, MAGS_E_INTERNAL, "database error reading job");
+				return;
+			}
+		}
+	}
+	http_reply_json(req, 200, job_to_json(&job, 0));
+	job_release(&job);
+}

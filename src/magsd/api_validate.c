@@ -1,0 +1,203 @@
+/*
+ * api_validate.c - POST /mags-jobs body checks (see api_validate.h).
+ */
+#include "magsd/api_validate.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "common/banned.h"
+
+#define WORKSPACE_MSG "workspace support is not available yet"
+
+void job_request_release(struct job_request *req)
+{
+	if (!req)
+		return;
+	free(req->script);
+	free(req->name);
+	for (size_t i = 0; i < req->n_env; i++)
+		free(req->env[i]);
+	free(req->env);
+	free(req->env_json);
+	memset(req, 0, sizeof(*req));
+}
+
+/* A 400 naming the field (a macro so the format is checked). */
+#define bad(err, fmt, field) err_set(err, MAGS_E_BAD_REQUEST, EINVAL, fmt, field)
+
+/* A field that asks for something: present and not null/false/""/[]/{}. */
+static int is_set(json_t *v)
+{
+	if (!v || json_is_null(v) || json_is_false(v))
+		return 0;
+	if (json_is_string(v) && json_string_length(v) == 0)
+		return 0;
+	if (json_is_array(v) && json_array_size(v) == 0)
+		return 0;
+	if (json_is_object(v) && json_object_size(v) == 0)
+		return 0;
+	return 1;
+}
+
+static int name_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > JOBREQ_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int env_key_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > JOBREQ_ENV_KEY_MAX || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+	}
+	return 1;
+}
+
+static int take_env(json_t *env, struct job_request *out, struct mags_err *err)
+{
+	const char *key;
+	json_t *val;
+	size_t total = 0, i = 0;
+
+	if (!env || json_is_null(env))
+		return 0;
+	if (!json_is_object(env))
+		return bad(err, "'%s' must be an object of strings", "environment");
+	if (json_object_size(env) > JOBREQ_ENV_MAX_COUNT)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "'environment' has more than %d entries", JOBREQ_ENV_MAX_COUNT);
+	out->env = xcalloc(json_object_size(env) + 1, sizeof(char *));
+	json_object_foreach(env, key, val) {
+		size_t klen = strlen(key), vlen;
+
+		if (!env_key_valid(key, klen))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'environment': bad variable name '%.64s'", key);
+		if (!json_is_string(val))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'environment': value of '%s' must be a string", key);
+		vlen = json_string_length(val);
+		if (vlen > JOBREQ_ENV_VALUE_MAX || strlen(json_string_value(val)) != vlen)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'environment': value of '%s' is too long or has NUL bytes", key);
+		total += klen + vlen + 1;
+		if (total > JOBREQ_ENV_TOTAL_MAX)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'environment' is larger than %d bytes", JOBREQ_ENV_TOTAL_MAX);
+		out->env[i++] = xasprintf("%s=%s", key, json_string_value(val));
+		out->n_env = i;
+	}
+	out->env_json = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!out->env_json)
+		abort();
+	return 0;
+}
+
+static int validate(json_t *o, int default_timeout, struct job_request *out,
+		    struct mags_err *err)
+{
+	static const char *const workspace_fields[] = {
+		"workspace_id", "base_workspace_id", "persistent", "no_sleep",
+		"file_ids", "disk_gb", "startup_command", "workspace", "persist",
+	};
+	json_t *v;
+
+	if (!json_is_object(o))
+		return bad(err, "request body must be a JSON %s", "object");
+
+	v = json_object_get(o, "script");
+	if (!v || json_is_null(v))
+		return bad(err, "'%s' is required", "script");
+	if (!json_is_string(v))
+		return bad(err, "'%s' must be a string", "script");
+	if (json_string_length(v) == 0)
+		return bad(err, "'%s' must not be empty", "script");
+	if (json_string_length(v) > JOBREQ_SCRIPT_MAX)
+		return bad(err, "'%s' is larger than 1 MiB", "script");
+	if (strlen(json_string_value(v)) != json_string_length(v))
+		return bad(err, "'%s' must not contain NUL bytes", "script");
+
+	for (size_t i = 0; i < sizeof(workspace_fields) / sizeof(workspace_fields[0]); i++)
+		if (is_set(json_object_get(o, workspace_fields[i])))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, WORKSPACE_MSG);
+
+	v = json_object_get(o, "type");
+	snprintf(out->type, sizeof(out->type), "inline");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v) || (strcmp(json_string_value(v), "inline") &&
+					   strcmp(json_string_value(v), "file")))
+			return bad(err, "'%s' must be \"inline\" or \"file\"", "type");
+		snprintf(out->type, sizeof(out->type), "%s", json_string_value(v));
+	}
+
+	v = json_object_get(o, "name");
+	if (v && !json_is_null(v)) {
+		if (!json_is_string(v) ||
+		    !name_valid(json_string_value(v), json_string_length(v)))
+			return bad(err, "'%s' must be 1 to 64 characters of [A-Za-z0-9._-]", "name");
+		out->name = xstrdup(json_string_value(v));
+	}
+
+	v = json_object_get(o, "timeout");
+	out->timeout = default_timeout;
+	if (v && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) <= 0 ||
+		    json_integer_value(v) > JOBREQ_TIMEOUT_MAX)
+			return bad(err, "'%s' must be a whole number of seconds from 1 to 604800",
+				   "timeout");
+		out->timeout = (int)json_integer_value(v);
+	}
+
+	v = json_object_get(o, "ephemeral");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v))
+			return bad(err, "'%s' must be a boolean", "ephemeral");
+		out->ephemeral = json_is_true(v);
+	}
+
+	v = json_object_get(o, "no_sync");
+	if (v && !json_is_null(v) && !json_is_boolean(v))
+		return bad(err, "'%s' must be a boolean", "no_sync");
+
+	int r = take_env(json_object_get(o, "environment"), out, err);
+	if (r < 0)
+		return r;
+
+	out->script = xstrdup(json_string_value(json_object_get(o, "script")));
+	return 0;
+}
+
+int api_validate_job(const char *body, size_t len, int default_timeout,
+		     struct job_request *out, struct mags_err *err)
+{
+	json_error_t jerr;
+	json_t *o;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "invalid JSON at line %d column %d (byte %d): %s",
+			       jerr.line, jerr.column, jerr.position, jerr.text);
+	r = validate(o, default_timeout, out, err);
+	json_decref(o);
+	if (r < 0)
+		job_request_release(out);
+	return r;
+}

@@ -1,0 +1,46 @@
+/*
+ * api_validate.h - checking a POST /mags-jobs body and turning it into a
+ * job request. Pure: no I/O, so it is unit-tested directly.
+ *
+ * Limits (every one a 400 with the field named): script non-empty, at most
+ * 1 MiB; name at most 64 of [A-Za-z0-9._-]; environment at most 128 entries,
+ * keys [A-Za-z_][A-Za-z0-9_]* up to 128 bytes, string values up to 32 KiB,
+ * 256 KiB in all; timeout an integer from 1 to 7 days. Workspace fields
+ * (workspace_id, base_workspace_id, persistent: true, no_sleep, file_ids,
+ * disk_gb, startup_command, [003] workspace and persist) are refused until
+ * workspaces exist. Unknown fields are ignored.
+ */
+#ifndef MAGS_MAGSD_API_VALIDATE_H
+#define MAGS_MAGSD_API_VALIDATE_H
+
+#include <stddef.h>
+
+#include "common/err.h"
+
+#define JOBREQ_SCRIPT_MAX (1024 * 1024)
+#define JOBREQ_NAME_MAX 64
+#define JOBREQ_ENV_MAX_COUNT 128
+#define JOBREQ_ENV_KEY_MAX 128
+#define JOBREQ_ENV_VALUE_MAX (32 * 1024)
+#define JOBREQ_ENV_TOTAL_MAX (256 * 1024)
+#define JOBREQ_TIMEOUT_MAX (7 * 86400)
+
+struct job_request {
+	char *script;
+	char type[8];           /* "inline" or "file" */
+	char *name;             /* NULL if none */
+	int timeout;            /* seconds */
+	int ephemeral;
+	char **env;             /* n_env "KEY=VALUE" strings */
+	size_t n_env;
+	char *env_json;         /* the environment object as JSON, NULL if none */
+};
+
+/* Parse and check body. 0 and *out filled (release with
+ * job_request_release), or -EINVAL with err (code MAGS_E_BAD_REQUEST). */
+int api_validate_job(const char *body, size_t len, int default_timeout,
+		     struct job_request *out, struct mags_err *err);
+
+void job_request_release(struct job_request *req);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * config.c - defaults, config file, environment (see config.h). Every value
+ * is range-checked here so the rest of magsd can trust it.
+ */
+#include "magsd/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "common/banned.h"
+
+void config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CONFIG_DEFAULT_DATA_DIR);
+	snprintf(cfg->listen, sizeof(cfg->listen), "%s", CONFIG_DEFAULT_LISTEN);
+	snprintf(cfg->image, sizeof(cfg->image), "default");
+	cfg->job_timeout = 300;
+	cfg->memory_mb = 512;
+	cfg->cpus = 1.0;
+	cfg->pids = 1024;
+	cfg->log_limit = 16 * 1024 * 1024;
+	cfg->max_jobs = 64;
+	cfg->max_body = 1024 * 1024 + 256 * 1024;
+}
+
+const char *config_data_dir(const char *flag)
+{
+	const char *e;
+
+	if (flag && *flag)
+		return flag;
+	e = getenv("MAGS_DATA_DIR");
+	if (e && *e)
+		return e;
+	return CONFIG_DEFAULT_DATA_DIR;
+}
+
+static int parse_int(const char *v, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	if (errno || end == v || *end || n < lo || n > hi)
+		return -EINVAL;
+	*out = n;
+	return 0;
+}
+
+static const struct {
+	const char *key;
+	long long lo, hi;
+	size_t off;   /* offset of an int field; 0 = special */
+} int_keys[] = {
+	{ "job_timeout", 1, 7LL * 86400, offsetof(struct config, job_timeout) },
+	{ "memory_mb", 16, 1024LL * 1024, offsetof(struct config, memory_mb) },
+	{ "pids", 8, 1 << 22, offsetof(struct config, pids) },
+	{ "max_jobs", 1, 4096, offsetof(struct config, max_jobs) },
+};
+
+int config_set(struct config *cfg, const char *key, const char *value,
+	       struct mags_err *err)
+{
+	char k[64];
+	long long n;
+	size_t i;
+
+	for (i = 0; key[i] && i < sizeof(k) - 1; i++)
+		k[i] = key[i] == '-' ? '_' : (char)tolower((unsigned char)key[i]);
+	k[i] = '\0';
+
+	for (i = 0; i < sizeof(int_keys) / sizeof(int_keys[0]); i++) {
+		if (strcmp(k, int_keys[i].key))
+			continue;
+		if (parse_int(value, int_keys[i].lo, int_keys[i].hi, &n) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'%s': must be an integer from %lld to %lld",
+				       k, int_keys[i].lo, int_keys[i].hi);
+		*(int *)((char *)cfg + int_keys[i].off) = (int)n;
+		return 0;
+	}
+	if (!strcmp(k, "listen")) {
+		if (!*value || strlen(value) >= sizeof(cfg->listen) || !strrchr(value, ':'))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'listen': expected HOST:PORT, got '%s'", value);
+		snprintf(cfg->listen, sizeof(cfg->listen), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "image")) {
+		if (!*value || strlen(value) >= sizeof(cfg->image))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'image': bad image name '%s'", value);
+		snprintf(cfg->image, sizeof(cfg->image), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "cpus")) {
+		char *end;
+		double d;
+
+		errno = 0;
+		d = strtod(value, &end);
+		if (errno || end == value || *end || !isfinite(d) || d < 0.01 || d > 1024)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'cpus': must be a number from 0.01 to 1024");
+		cfg->cpus = d;
+		return 0;
+	}
+	if (!strcmp(k, "log_limit")) {
+		if (parse_int(value, 4096, 1LL << 40, &n) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'log_limit': must be a byte count from 4096");
+		cfg->log_limit = n;
+		return 0;
+	}
+	if (!strcmp(k, "max_body")) {
+		if (parse_int(value, 1024, 1LL << 30, &n) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'max_body': must be a byte count from 1024 to 1 GiB");
+		cfg->max_body = (size_t)n;
+		return 0;
+	}
+	return err_set(err, MAGS_E_BAD_REQUEST, ENOENT, "unknown setting '%s'", key);
+}
+
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int config_load_file(struct config *cfg, const char *path, struct mags_err *err)
+{
+	_cleanup_free_ char *text = NULL;
+	ssize_t n = read_file(path, 64 * 1024, &text);
+	char *line, *next;
+	int lineno = 0, r;
+
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return err_sys(err, (int)-n, "read '%s'", path);
+	for (line = text; line && *line; line = next) {
+		char *eq, *key, *val;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		line = trim(line);
+		if (!*line || *line == '#')
+			continue;
+		eq = strchr(line, '=');
+		if (!eq)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "%s:%d: expected 'key = value'", path, lineno);
+		*eq = '\0';
+		key = trim(line);
+		val = trim(eq + 1);
+		r = config_set(cfg, key, val, err);
+		if (r < 0) {
+			err_wrap(err, "%s:%d", path, lineno);
+			return r;
+		}
+	}
+	return 0;
+}
+
+int config_load_env(struct config *cfg, struct mags_err *err)
+{
+	static const char *const keys[] = {
+		"listen", "image", "job_timeout", "memory_mb", "cpus", "pids",
+		"log_limit", "max_jobs", "max_body",
+	};
+	char name[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		size_t j, n = (size_t)snprintf(name, sizeof(name), "MAGS_");
+		for (j = 0; keys[i][j] && n + j < sizeof(name) - 1; j++)
+			name[n + j] = (char)toupper((unsigned char)keys[i][j]);
+		name[n + j] = '\0';
+		const char *v = getenv(name);
+		if (!v || !*v)
+			continue;
+		int r = config_set(cfg, keys[i], v, err);
+		if (r < 0) {
+			err_wrap(err, "environment %s", name);
+			return r;
+		}
+	}
+	return 0;
+}

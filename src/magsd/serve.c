@@ -1,0 +1,329 @@
+/*
+ * serve.c - the daemon's main loop (see serve.h).
+ *
+ * Every iteration: wait on epoll for at most the nearest deadline (MHD's
+ * own timeout, 10 ms while a log follower waits, a runtime's kill
+ * deadline), run the callbacks (signals, status pipes), resume followers
+ * whose log grew, then let MHD do its work. MHD_run is called on every
+ * iteration, so connections resumed in this round are served in it.
+ */
+#include "magsd/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "common/util.h"
+#include "magsd/http.h"
+#include "magsd/image.h"
+#include "magsd/log.h"
+#include "common/banned.h"
+
+#define SHUTDOWN_MAX_MS 30000
+#define DRAIN_MAX_MS 3000
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: magsd serve [--data-dir DIR] [--listen HOST:PORT] [--image NAME]\n"
+		"                   [--job-timeout SEC] [--memory-mb N] [--cpus N] [--pids N]\n"
+		"                   [--log-limit BYTES] [--max-jobs N] [--max-body BYTES]\n");
+}
+
+static char *runtime_path(void)
+{
+	const char *e = getenv("MAGS_RUNTIME");
+	char exe[PATH_MAX];
+	ssize_t n;
+
+	if (e && *e)
+		return xstrdup(e);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return xstrdup("mags-runtime");
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	return xasprintf("%s/mags-runtime", exe);
+}
+
+struct serve_state {
+	struct server srv;
+	int sigfd;
+	int64_t shutdown_deadline;
+	int64_t drain_deadline;
+};
+
+static void begin_shutdown(struct serve_state *ss, const char *why)
+{
+	struct server *srv = &ss->srv;
+	int lfd;
+
+	if (srv->stopping) {
+		log_warn("%s again: killing the remaining sandboxes", why);
+		supervisor_kill_all(srv->sv);
+		return;
+	}
+	srv->stopping = 1;
+	log_info("%s: shutting down (stopping %d sandbox%s)", why,
+		 supervisor_live_count(srv->sv),
+		 supervisor_live_count(srv->sv) == 1 ? "" : "es");
+	lfd = MHD_quiesce_daemon(srv->mhd);
+	if (lfd >= 0)
+		close(lfd);
+	supervisor_shutdown(srv->sv);
+	ss->shutdown_deadline = time_mono_ms() + SHUTDOWN_MAX_MS;
+}
+
+static void on_signal(int fd, uint32_t events, void *arg)
+{
+	struct serve_state *ss = arg;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			supervisor_reap(ss->srv.sv);
+		else if (si.ssi_signo == SIGTERM)
+			begin_shutdown(ss, "SIGTERM");
+		else if (si.ssi_signo == SIGINT)
+			begin_shutdown(ss, "SIGINT");
+	}
+	/* signals coalesce: reap whatever exited even without a fresh SIGCHLD */
+	supervisor_reap(ss->srv.sv);
+}
+
+static void on_mhd(int fd, uint32_t events, void *arg)
+{
+	/* MHD_run follows every loop round */
+	(void)fd;
+	(void)events;
+	(void)arg;
+}
+
+static void on_job_change(const char *job_id, void *arg)
+{
+	struct server *srv = arg;
+
+	logs_wake(srv->logs, job_id);
+}
+
+static int min_timeout(int a, int b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+static int parse_flags(struct config *cfg, int argc, char **argv, struct mags_err *err)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *val;
+		char key[64];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage();
+			exit(0);
+		}
+		if (strncmp(a, "--", 2))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "unexpected argument '%s'", a);
+		const char *eq = strchr(a, '=');
+		if (eq) {
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - a - 2), a + 2);
+			val = eq + 1;
+		} else {
+			if (i + 1 >= argc)
+				return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+					       "option '%s' needs a value", a);
+			snprintf(key, sizeof(key), "%s", a + 2);
+			val = argv[++i];
+		}
+		int r = config_set(cfg, key, val, err);
+		if (r < 0) {
+			err_wrap(err, "option '--%s'", key);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int setup(struct serve_state *ss, struct mags_err *err)
+{
+	struct server *srv = &ss->srv;
+	struct config *cfg = srv->cfg;
+	_cleanup_free_ char *db = xasprintf("%s/mags.db", cfg->data_dir);
+	_cleanup_free_ char *jobs = xasprintf("%s/jobs", cfg->data_dir);
+	_cleanup_free_ char *run = xasprintf("%s/run", cfg->data_dir);
+	_cleanup_free_ char *runtime = runtime_path();
+	_cleanup_free_ char *rootfs = NULL;
+	const char *used;
+	sigset_t mask;
+	int r;
+
+	if ((r = mkdir_p(cfg->data_dir, 0755)) < 0 || (r = mkdir_p(jobs, 0700)) < 0 ||
+	    (r = mkdir_p(run, 0700)) < 0)
+		return err_sys(err, -r, "create data directory '%s'", cfg->data_dir);
+	/* the runtime gets absolute paths whatever our working directory */
+	char *abs = realpath(cfg->data_dir, NULL);
+	if (!abs)
+		return err_sys(err, errno, "data directory '%s'", cfg->data_dir);
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", abs);
+	free(abs);
+	if ((r = store_open(db, &srv->store, err)) < 0)
+		return r;
+	r = store_job_recover(srv->store, "daemon restarted", time_now_ms());
+	if (r > 0)
+		log_warn("%d job%s left unfinished by a previous magsd marked as error",
+			 r, r == 1 ? "" : "s");
+
+	if (!image_name_valid(cfg->image))
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "bad image name '%s'", cfg->image);
+	if (access(runtime, X_OK) < 0)
+		log_warn("sandbox runtime '%s' is not executable: jobs will fail (set MAGS_RUNTIME?)",
+			 runtime);
+	rootfs = supervisor_image_rootfs(cfg->data_dir, cfg->image, &used);
+	if (!rootfs)
+		log_warn("image '%s' is not built: jobs will fail until 'magsd image build %s'",
+			 cfg->image, cfg->image);
+	else if (strcmp(used, cfg->image))
+		log_warn("image '%s' is not built, using '%s' instead", cfg->image, used);
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return err_sys(err, errno, "block signals");
+	signal(SIGPIPE, SIG_IGN);
+	ss->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ss->sigfd < 0)
+		return err_sys(err, errno, "signalfd");
+
+	srv->loop = loop_new();
+	if (!srv->loop)
+		return err_sys(err, errno, "epoll");
+	srv->sv = supervisor_new(cfg, srv->store, srv->loop, runtime, cfg->image);
+	srv->logs = logs_new(cfg->data_dir, srv->store, srv->sv);
+	supervisor_on_change(srv->sv, on_job_change, srv);
+	if (!loop_add(srv->loop, ss->sigfd, EPOLLIN, on_signal, ss))
+		return err_sys(err, errno, "watch signals");
+
+	srv->mhd = http_start(srv, cfg->listen, err);
+	if (!srv->mhd)
+		return -EADDRINUSE;
+	if (!loop_add(srv->loop, http_epoll_fd(srv->mhd), EPOLLIN, on_mhd, NULL))
+		return err_sys(err, errno, "watch HTTP server");
+
+	char host[256];
+	const char *colon = strrchr(cfg->listen, ':');
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - cfg->listen), cfg->listen);
+	log_info("listening on %s:%d (data %s, image '%s', runtime %s)", host,
+		 http_port(srv->mhd), cfg->data_dir, cfg->image, runtime);
+	return 0;
+}
+
+static void run(struct serve_state *ss)
+{
+	struct server *srv = &ss->srv;
+
+	for (;;) {
+		int64_t now = time_mono_ms();
+		MHD_UNSIGNED_LONG_LONG mt;
+		int t = -1;
+
+		if (MHD_get_timeout(srv->mhd, &mt) == MHD_YES)
+			t = mt > INT_MAX ? INT_MAX : (int)mt;
+		t = min_timeout(t, logs_next_timeout(srv->logs, now));
+		t = min_timeout(t, supervisor_next_timeout(srv->sv, now));
+		if (srv->stopping)
+			t = min_timeout(t, 50);
+		int r = loop_run_once(srv->loop, t);
+		if (r < 0) {
+			log_warn("epoll: %s", strerror(-r));
+			begin_shutdown(ss, "event loop failure");
+		}
+		now = time_mono_ms();
+		logs_tick(srv->logs, now);
+		supervisor_tick(srv->sv, now);
+		MHD_run(srv->mhd);
+
+		if (!srv->stopping)
+			continue;
+		if (supervisor_live_count(srv->sv) == 0) {
+			if (!ss->drain_deadline) {
+				ss->drain_deadline = now + DRAIN_MAX_MS;
+				logs_resume_all(srv->logs, 0);
+			}
+			if (logs_count(srv->logs) == 0 || now >= ss->drain_deadline)
+				break;
+		}
+		if (now >= ss->shutdown_deadline) {
+			log_warn("shutdown: %d sandbox%s did not end in time",
+				 supervisor_live_count(srv->sv),
+				 supervisor_live_count(srv->sv) == 1 ? "" : "es");
+			break;
+		}
+	}
+}
+
+static void teardown(struct serve_state *ss)
+{
+	struct server *srv = &ss->srv;
+
+	if (srv->mhd) {
+		/* MHD must not be stopped with suspended connections */
+		logs_resume_all(srv->logs, 1);
+		for (int i = 0; i < 3; i++)
+			MHD_run(srv->mhd);
+		MHD_stop_daemon(srv->mhd);
+	}
+	logs_free(srv->logs);
+	supervisor_free(srv->sv);
+	loop_free(srv->loop);
+	if (ss->sigfd >= 0)
+		close(ss->sigfd);
+	store_close(srv->store);
+}
+
+int cmd_serve(int argc, char **argv, const char *data_dir)
+{
+	struct config cfg;
+	struct serve_state ss;
+	struct mags_err err;
+	_cleanup_free_ char *conf = NULL;
+	int r;
+
+	memset(&ss, 0, sizeof(ss));
+	ss.sigfd = -1;
+	ss.srv.cfg = &cfg;
+	err_clear(&err);
+	config_defaults(&cfg);
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", data_dir);
+	conf = xasprintf("%s/magsd.conf", data_dir);
+	if ((r = config_load_file(&cfg, conf, &err)) < 0 ||
+	    (r = config_load_env(&cfg, &err)) < 0 ||
+	    (r = parse_flags(&cfg, argc, argv, &err)) < 0) {
+		fprintf(stderr, "magsd: %s\n", err.msg);
+		return 2;
+	}
+	r = setup(&ss, &err);
+	if (r < 0) {
+		fprintf(stderr, "magsd: %s\n", err.msg);
+		teardown(&ss);
+		return 1;
+	}
+	run(&ss);
+	teardown(&ss);
+	log_info("stopped");
+	return 0;
+}

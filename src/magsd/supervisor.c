@@ -1,0 +1,568 @@
+/*
+ * supervisor.c - one mags-runtime per live job (see supervisor.h).
+ *
+ * A job's outcome is decided when its runtime is reaped, from the status
+ * lines it wrote on fd 3 (read up to that moment):
+ *   error <msg>          -> error, <msg>
+ *   timeout              -> error, "job timed out after N seconds", exit 137
+ *   stopped / our SIGTERM-> stopped
+ *   exit <n>             -> completed, exit_code n (the job ran, whatever n)
+ *   nothing final        -> error, "sandbox supervisor died"
+ * The pipe may stay open past the runtime's death if something it started
+ * kept fd 3; reaping, not EOF, ends the job, so that cannot hang it.
+ */
+#include "magsd/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/logfmt.h"
+#include "common/util.h"
+#include "magsd/image.h"
+#include "magsd/log.h"
+#include "common/banned.h"
+
+#define STATUS_LINE_MAX 1024
+#define STOP_GRACE_MS 10000
+#define TIMEOUT_GRACE_MS 60000
+#define FINAL_GRACE_MS 30000
+#define SCRIPT_ARG_MAX (64 * 1024)   /* longer scripts go by --script-file */
+
+extern char **environ;
+
+struct sandbox {
+	struct sandbox *next;
+	struct supervisor *sv;
+	char id[JOB_ID_MAX];
+	pid_t pid;
+	int fd;                     /* status pipe, -1 once closed */
+	struct loop_watch *watch;
+	int slot;
+	int timeout_s;
+	char line[STATUS_LINE_MAX];
+	size_t line_len;
+	int line_overflow;
+	int started;
+	int got_exit;
+	int exit_code;
+	int timed_out;
+	int got_stopped;
+	char *error;
+	int stop_requested;
+	int shutdown;
+	int killed;
+	int64_t kill_at;            /* monotonic ms, 0 = none */
+};
+
+struct supervisor {
+	const struct config *cfg;
+	struct store *store;
+	struct loop *loop;
+	char *runtime;
+	char *image;
+	struct sandbox *list;
+	int live;
+	unsigned char slots[SUPERVISOR_MAX_SLOTS];
+	supervisor_change_fn on_change;
+	void *on_change_arg;
+};
+
+struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
+				  struct loop *loop, const char *runtime,
+				  const char *image)
+{
+	struct supervisor *sv = xcalloc(1, sizeof(*sv));
+
+	sv->cfg = cfg;
+	sv->store = st;
+	sv->loop = loop;
+	sv->runtime = xstrdup(runtime);
+	sv->image = xstrdup(image);
+	return sv;
+}
+
+void supervisor_free(struct supervisor *sv)
+{
+	if (!sv)
+		return;
+	while (sv->list) {
+		struct sandbox *sb = sv->list;
+		sv->list = sb->next;
+		loop_remove(sv->loop, sb->watch);
+		if (sb->fd >= 0)
+			close(sb->fd);
+		free(sb->error);
+		free(sb);
+	}
+	free(sv->runtime);
+	free(sv->image);
+	free(sv);
+}
+
+void supervisor_on_change(struct supervisor *sv, supervisor_change_fn fn, void *arg)
+{
+	sv->on_change = fn;
+	sv->on_change_arg = arg;
+}
+
+static void changed(struct supervisor *sv, const char *id)
+{
+	if (sv->on_change)
+		sv->on_change(id, sv->on_change_arg);
+}
+
+static struct sandbox *find(struct supervisor *sv, const char *id)
+{
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next)
+		if (!strcmp(sb->id, id))
+			return sb;
+	return NULL;
+}
+
+int supervisor_is_live(struct supervisor *sv, const char *job_id)
+{
+	return find(sv, job_id) != NULL;
+}
+
+int supervisor_live_count(struct supervisor *sv)
+{
+	return sv->live;
+}
+
+char *supervisor_image_rootfs(const char *data_dir, const char *image,
+			      const char **used_name)
+{
+	char *r = image_rootfs(data_dir, image);
+
+	*used_name = image;
+	if (!r && !strcmp(image, "default")) {
+		r = image_rootfs(data_dir, "busybox");
+		if (r)
+			*used_name = "busybox";
+	}
+	return r;
+}
+
+/* Append a system record to a job's log: what magsd itself has to say. */
+static void log_system(const char *data_dir, const char *id, const char *msg)
+{
+	_cleanup_free_ char *path = xasprintf("%s/jobs/%s/log", data_dir, id);
+	_cleanup_close_ int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	char hdr[40];
+	size_t n;
+
+	if (fd < 0)
+		return;
+	n = logfmt_header(hdr, sizeof(hdr), time_now_ms(), LOGFMT_SYSTEM);
+	_cleanup_free_ char *rec = xasprintf("%.*s%s\n", (int)n, hdr, msg);
+	(void)write_full(fd, rec, strlen(rec));
+}
+
+/* ---- status lines ---- */
+
+/* After its final line a runtime only tears down; give it FINAL_GRACE_MS. */
+static void final_seen(struct sandbox *sb)
+{
+	int64_t at = time_mono_ms() + FINAL_GRACE_MS;
+
+	if (!sb->kill_at || at < sb->kill_at)
+		sb->kill_at = at;
+}
+
+static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
+{
+	if (!strncmp(line, "started", 7) && (!line[7] || line[7] == ' ')) {
+		if (sb->started)
+			return;
+		sb->started = 1;
+		(void)store_job_set_running(sv->store, sb->id, time_now_ms());
+		log_info("job %s running", sb->id);
+		changed(sv, sb->id);
+	} else if (!strncmp(line, "exit ", 5)) {
+		char *end;
+		long n = strtol(line + 5, &end, 10);
+		if (end != line + 5 && !*end && n >= 0 && n <= 255) {
+			sb->got_exit = 1;
+			sb->exit_code = (int)n;
+			final_seen(sb);
+		}
+	} else if (!strcmp(line, "timeout")) {
+		sb->timed_out = 1;
+	} else if (!strcmp(line, "stopped")) {
+		sb->got_stopped = 1;
+		final_seen(sb);
+	} else if (!strncmp(line, "error", 5) && (!line[5] || line[5] == ' ')) {
+		free(sb->error);
+		sb->error = xstrdup(line[5] ? line + 6 : "sandbox set-up failed");
+		final_seen(sb);
+	} else {
+		log_warn("job %s: unknown status line from runtime: '%.80s'", sb->id, line);
+	}
+}
+
+/* Read what is available. Returns 1 at EOF, 0 otherwise. */
+static int status_read(struct supervisor *sv, struct sandbox *sb)
+{
+	char buf[4096];
+
+	for (;;) {
+		ssize_t n = read(sb->fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? 0 : 1;
+		if (n == 0)
+			return 1;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] == '\n') {
+				sb->line[sb->line_len] = '\0';
+				if (!sb->line_overflow)
+					status_line(sv, sb, sb->line);
+				sb->line_len = 0;
+				sb->line_overflow = 0;
+			} else if (sb->line_len < sizeof(sb->line) - 1) {
+				sb->line[sb->line_len++] = buf[i];
+			} else {
+				sb->line_overflow = 1;
+			}
+		}
+	}
+}
+
+static void status_close(struct supervisor *sv, struct sandbox *sb)
+{
+	loop_remove(sv->loop, sb->watch);
+	sb->watch = NULL;
+	if (sb->fd >= 0)
+		close(sb->fd);
+	sb->fd = -1;
+}
+
+static void on_status(int fd, uint32_t events, void *arg)
+{
+	struct sandbox *sb = arg;
+
+	(void)fd;
+	(void)events;
+	if (status_read(sb->sv, sb))
+		status_close(sb->sv, sb);
+}
+
+/* ---- spawning ---- */
+
+static int slot_take(struct supervisor *sv)
+{
+	for (int i = 0; i < SUPERVISOR_MAX_SLOTS; i++)
+		if (!sv->slots[i]) {
+			sv->slots[i] = 1;
+			return i;
+		}
+	return -1;
+}
+
+/* In the child between fork and exec: only the status pipe (as fd 3) and
+ * stdio survive; signals back to defaults; own process group so a Ctrl-C
+ * at magsd's terminal does not reach the sandbox behind magsd's back. */
+static void __attribute__((noreturn))
+child_exec(const char *runtime, char **argv, int wfd, int devnull)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	setpgid(0, 0);
+	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+		_exit(127);
+	if (wfd == 3) {
+		if (fcntl(3, F_SETFD, 0) < 0)
+			_exit(127);
+	} else if (dup2(wfd, 3) < 0) {
+		_exit(127);
+	}
+	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+		for (int fd = 4; fd < 65536; fd++)
+			close(fd);
+	execve(runtime, argv, environ);
+	dprintf(3, "error cannot run sandbox runtime '%s': %s\n", runtime,
+		errno == E2BIG ? "script or environment too large" : strerror(errno));
+	_exit(127);
+}
+
+int supervisor_spawn(struct supervisor *sv, const struct job *job,
+		     char *const *env, size_t n_env, struct mags_err *err)
+{
+	const char *dd = sv->cfg->data_dir, *used;
+	_cleanup_free_ char *rootfs = supervisor_image_rootfs(dd, sv->image, &used);
+	_cleanup_free_ char *jobdir = xasprintf("%s/jobs/%s", dd, job->id);
+	_cleanup_free_ char *logp = xasprintf("%s/log", jobdir);
+	_cleanup_free_ char *scriptp = xasprintf("%s/script", jobdir);
+	_cleanup_free_ char *rundir_parent = xasprintf("%s/run", dd);
+	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, job->id);
+	char uidbase[24], timeout[24], mem[24], cpus[32], pids[24], loglimit[24];
+	char **argv;
+	size_t argc = 0;
+	int pfd[2], devnull, slot, r;
+	pid_t pid;
+
+	if (!rootfs)
+		return err_set(err, MAGS_E_UNAVAILABLE, ENOENT,
+			       "image '%s' is not built (run 'magsd image build %s')",
+			       sv->image, sv->image);
+	if ((r = mkdir_p(jobdir, 0700)) < 0)
+		return err_sys(err, -r, "create '%s'", jobdir);
+	if ((r = mkdir_p(rundir_parent, 0700)) < 0)
+		return err_sys(err, -r, "create '%s'", rundir_parent);
+	slot = slot_take(sv);
+	if (slot < 0)
+		return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free sandbox slot");
+
+	snprintf(uidbase, sizeof(uidbase), "%lld",
+		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
+	snprintf(timeout, sizeof(timeout), "%d", job->timeout);
+	snprintf(mem, sizeof(mem), "%d", sv->cfg->memory_mb);
+	snprintf(cpus, sizeof(cpus), "%g", sv->cfg->cpus);
+	snprintf(pids, sizeof(pids), "%d", sv->cfg->pids);
+	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
+
+	argv = xcalloc(32 + 2 * n_env, sizeof(char *));
+#define ARG(x) (argv[argc++] = (char *)(x))
+	ARG(sv->runtime); ARG("run");
+	ARG("--id"); ARG(job->id);
+	ARG("--rootfs"); ARG(rootfs);
+	ARG("--log"); ARG(logp);
+	ARG("--run-dir"); ARG(rundir);
+	ARG("--uid-base"); ARG(uidbase);
+	ARG("--timeout"); ARG(timeout);
+	ARG("--memory-mb"); ARG(mem);
+	ARG("--cpus"); ARG(cpus);
+	ARG("--pids"); ARG(pids);
+	ARG("--log-limit"); ARG(loglimit);
+	for (size_t i = 0; i < n_env; i++) {
+		ARG("--env");
+		ARG(env[i]);
+	}
+	if (strlen(job->script) > SCRIPT_ARG_MAX) {
+		/* one execve argument is at most 128 KiB (MAX_ARG_STRLEN) */
+		_cleanup_close_ int sfd = open(scriptp, O_WRONLY | O_CREAT | O_TRUNC |
+					       O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (sfd < 0 || (r = write_full(sfd, job->script, strlen(job->script))) < 0) {
+			r = err_sys(err, sfd < 0 ? errno : -r, "write '%s'", scriptp);
+			goto fail_slot;
+		}
+		ARG("--script-file"); ARG(scriptp);
+	} else {
+		ARG("--"); ARG(job->script);
+	}
+	argv[argc] = NULL;
+#undef ARG
+
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0) {
+		r = err_sys(err, errno, "open '/dev/null'");
+		goto fail_slot;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = err_sys(err, errno, "status pipe");
+		goto fail_devnull;
+	}
+	pid = fork();
+	if (pid < 0) {
+		r = err_sys(err, errno, "fork");
+		close(pfd[0]);
+		close(pfd[1]);
+		goto fail_devnull;
+	}
+	if (pid == 0)
+		child_exec(sv->runtime, argv, pfd[1], devnull);
+
+	close(pfd[1]);
+	close(devnull);
+	free(argv);
+	(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+
+	struct sandbox *sb = xcalloc(1, sizeof(*sb));
+	sb->sv = sv;
+	snprintf(sb->id, sizeof(sb->id), "%s", job->id);
+	sb->pid = pid;
+	sb->fd = pfd[0];
+	sb->slot = slot;
+	sb->timeout_s = job->timeout;
+	sb->kill_at = time_mono_ms() + (int64_t)job->timeout * 1000 + TIMEOUT_GRACE_MS;
+	sb->watch = loop_add(sv->loop, sb->fd, EPOLLIN, on_status, sb);
+	if (!sb->watch)
+		log_warn("job %s: watch status pipe: %s", job->id, strerror(errno));
+	sb->next = sv->list;
+	sv->list = sb;
+	sv->live++;
+	log_info("job %s spawned runtime pid %d (image '%s', uid base %s)",
+		 job->id, (int)pid, used, uidbase);
+	return 0;
+
+fail_devnull:
+	close(devnull);
+fail_slot:
+	free(argv);
+	sv->slots[slot] = 0;
+	return r;
+}
+
+/* ---- stop, reap, outcome ---- */
+
+int supervisor_stop(struct supervisor *sv, const char *job_id)
+{
+	struct sandbox *sb = find(sv, job_id);
+
+	if (!sb)
+		return -ENOENT;
+	if (sb->got_exit || sb->timed_out || sb->error || sb->got_stopped)
+		return 1;
+	if (!sb->stop_requested) {
+		sb->stop_requested = 1;
+		(void)kill(sb->pid, SIGTERM);
+		int64_t at = time_mono_ms() + STOP_GRACE_MS;
+		if (!sb->kill_at || at < sb->kill_at)
+			sb->kill_at = at;
+		log_info("job %s stopping", job_id);
+	}
+	return 0;
+}
+
+static void finish(struct supervisor *sv, struct sandbox *sb, int wstatus)
+{
+	const char *status;
+	int exit_code = -1;
+	char msg[600];
+	const char *emsg = NULL;
+	int died = 0;
+
+	if (sb->error) {
+		status = "error";
+		emsg = sb->error;
+	} else if (sb->timed_out) {
+		status = "error";
+		exit_code = 137;
+		snprintf(msg, sizeof(msg), "job timed out after %d seconds", sb->timeout_s);
+		emsg = msg;
+	} else if (sb->got_stopped || sb->stop_requested) {
+		status = "stopped";
+		if (sb->got_exit)
+			exit_code = sb->exit_code;
+	} else if (sb->got_exit) {
+		status = "completed";
+		exit_code = sb->exit_code;
+	} else if (sb->shutdown) {
+		status = "stopped";
+	} else {
+		status = "error";
+		emsg = "sandbox supervisor died";
+		died = 1;
+	}
+	if (store_job_finish(sv->store, sb->id, status, exit_code, emsg, time_now_ms()) < 0)
+		log_warn("job %s: could not record its end in the database", sb->id);
+	if (died) {
+		log_system(sv->cfg->data_dir, sb->id, emsg);
+		if (WIFSIGNALED(wstatus))
+			log_warn("job %s: runtime pid %d killed by signal %d without a final status",
+				 sb->id, (int)sb->pid, WTERMSIG(wstatus));
+		else
+			log_warn("job %s: runtime pid %d exited %d without a final status",
+				 sb->id, (int)sb->pid, WEXITSTATUS(wstatus));
+	}
+	if (exit_code >= 0)
+		log_info("job %s %s (exit %d)%s%s", sb->id, status, exit_code,
+			 emsg ? ": " : "", emsg ? emsg : "");
+	else
+		log_info("job %s %s%s%s", sb->id, status, emsg ? ": " : "", emsg ? emsg : "");
+}
+
+void supervisor_reap(struct supervisor *sv)
+{
+	int wstatus;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+		struct sandbox **pp = &sv->list, *sb;
+
+		while (*pp && (*pp)->pid != pid)
+			pp = &(*pp)->next;
+		sb = *pp;
+		if (!sb)
+			continue;
+		*pp = sb->next;
+		if (sb->fd >= 0)
+			(void)status_read(sv, sb);
+		status_close(sv, sb);
+		finish(sv, sb, wstatus);
+		_cleanup_free_ char *rundir = xasprintf("%s/run/%s", sv->cfg->data_dir, sb->id);
+		_cleanup_free_ char *script = xasprintf("%s/jobs/%s/script", sv->cfg->data_dir, sb->id);
+		(void)rm_rf(rundir);
+		(void)unlink(script);
+		sv->slots[sb->slot] = 0;
+		sv->live--;
+		changed(sv, sb->id);
+		free(sb->error);
+		free(sb);
+	}
+}
+
+int supervisor_next_timeout(struct supervisor *sv, int64_t now)
+{
+	int64_t best = -1;
+
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+		if (!sb->kill_at || sb->killed)
+			continue;
+		int64_t d = sb->kill_at - now;
+		if (d < 0)
+			d = 0;
+		if (best < 0 || d < best)
+			best = d;
+	}
+	return best > 60000 ? 60000 : (int)best;
+}
+
+void supervisor_tick(struct supervisor *sv, int64_t now)
+{
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+		if (!sb->kill_at || sb->killed || now < sb->kill_at)
+			continue;
+		log_warn("job %s: runtime pid %d did not end in time, killing it",
+			 sb->id, (int)sb->pid);
+		(void)kill(-sb->pid, SIGKILL);
+		(void)kill(sb->pid, SIGKILL);
+		sb->killed = 1;
+	}
+}
+
+void supervisor_shutdown(struct supervisor *sv)
+{
+	int64_t at = time_mono_ms() + STOP_GRACE_MS;
+
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+		sb->shutdown = 1;
+		(void)kill(sb->pid, SIGTERM);
+		if (!sb->kill_at || at < sb->kill_at)
+			sb->kill_at = at;
+	}
+}
+
+void supervisor_kill_all(struct supervisor *sv)
+{
+	int64_t now = time_mono_ms();
+
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+		sb->shutdown = 1;
+		if (!sb->killed)
+			sb->kill_at = now;
+	}
+	supervisor_tick(sv, now);
+}

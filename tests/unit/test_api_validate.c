@@ -1,0 +1,178 @@
+/* Unit tests for POST /mags-jobs body validation (src/magsd/api_validate.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/util.h"
+#include "magsd/api_validate.h"
+
+static int check(const char *body, struct job_request *jr, struct mags_err *err)
+{
+	err_clear(err);
+	return api_validate_job(body, strlen(body), 300, jr, err);
+}
+
+static void expect_400(const char *body, const char *msg_part)
+{
+	struct job_request jr;
+	struct mags_err err;
+
+	if (check(body, &jr, &err) == 0) {
+		job_request_release(&jr);
+		fail_msg("accepted: %s", body);
+	}
+	assert_int_equal(err.code, MAGS_E_BAD_REQUEST);
+	if (!strstr(err.msg, msg_part))
+		fail_msg("'%s' does not mention '%s'", err.msg, msg_part);
+}
+
+static void minimal_request_gets_defaults(void **state)
+{
+	struct job_request jr;
+	struct mags_err err;
+
+	assert_int_equal(check("{\"script\": \"echo hi\"}", &jr, &err), 0);
+	assert_string_equal(jr.script, "echo hi");
+	assert_string_equal(jr.type, "inline");
+	assert_null(jr.name);
+	assert_int_equal(jr.timeout, 300);
+	assert_int_equal(jr.ephemeral, 0);
+	assert_int_equal(jr.n_env, 0);
+	assert_null(jr.env_json);
+	job_request_release(&jr);
+}
+
+static void full_request_is_taken(void **state)
+{
+	struct job_request jr;
+	struct mags_err err;
+
+	assert_int_equal(check("{\"script\": \"x\", \"type\": \"file\", \"name\": \"my-job.1\","
+			       " \"timeout\": 12, \"ephemeral\": true, \"unknown\": [1],"
+			       " \"environment\": {\"B\": \"2\", \"A_1\": \"one=1\"},"
+			       " \"persistent\": false, \"no_sync\": true, \"workspace_id\": null}",
+			       &jr, &err), 0);
+	assert_string_equal(jr.type, "file");
+	assert_string_equal(jr.name, "my-job.1");
+	assert_int_equal(jr.timeout, 12);
+	assert_int_equal(jr.ephemeral, 1);
+	assert_int_equal(jr.n_env, 2);
+	assert_string_equal(jr.env[0], "B=2");
+	assert_string_equal(jr.env[1], "A_1=one=1");
+	assert_string_equal(jr.env_json, "{\"A_1\":\"one=1\",\"B\":\"2\"}");
+	job_request_release(&jr);
+}
+
+static void malformed_json_names_the_position(void **state)
+{
+	expect_400("{\"script\": ", "line 1 column");
+	expect_400("", "invalid JSON");
+	expect_400("{\"script\": \"a\"} trailing", "invalid JSON");
+	expect_400("{\"script\": \"a\", \"script\": \"b\"}", "invalid JSON");
+	expect_400("[1]", "JSON object");
+	expect_400("\"str\"", "invalid JSON");
+}
+
+static void script_is_required_and_bounded(void **state)
+{
+	expect_400("{}", "'script' is required");
+	expect_400("{\"script\": null}", "'script' is required");
+	expect_400("{\"script\": 42}", "'script' must be a string");
+	expect_400("{\"script\": \"\"}", "must not be empty");
+	expect_400("{\"script\": \"a\\u0000b\"}", "invalid JSON"); /* jansson refuses NUL */
+
+	size_t n = JOBREQ_SCRIPT_MAX + 1;
+	char *big = xmalloc(n + 32);
+	int off = snprintf(big, 32, "{\"script\": \"");
+	memset(big + off, 'a', n);
+	memcpy(big + off + n, "\"}", 3);
+	expect_400(big, "larger than 1 MiB");
+	/* exactly the limit is fine */
+	memcpy(big + off + n - 1, "\"}", 3);
+	struct job_request jr;
+	struct mags_err err;
+	assert_int_equal(check(big, &jr, &err), 0);
+	assert_int_equal(strlen(jr.script), JOBREQ_SCRIPT_MAX);
+	job_request_release(&jr);
+	free(big);
+}
+
+static void workspace_fields_are_refused_for_now(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"script\": \"x\", \"workspace_id\": \"w\"}",
+		"{\"script\": \"x\", \"base_workspace_id\": \"w\"}",
+		"{\"script\": \"x\", \"persistent\": true}",
+		"{\"script\": \"x\", \"no_sleep\": true}",
+		"{\"script\": \"x\", \"file_ids\": [\"f\"]}",
+		"{\"script\": \"x\", \"disk_gb\": 4}",
+		"{\"script\": \"x\", \"startup_command\": \"s\"}",
+		"{\"script\": \"x\", \"workspace\": \"w\"}",
+		"{\"script\": \"x\", \"persist\": true}",
+	};
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
+		expect_400(bodies[i], "workspace support is not available yet");
+}
+
+static void fields_are_type_and_range_checked(void **state)
+{
+	expect_400("{\"script\": \"x\", \"type\": \"binary\"}", "'type'");
+	expect_400("{\"script\": \"x\", \"type\": 1}", "'type'");
+	expect_400("{\"script\": \"x\", \"name\": \"has space\"}", "'name'");
+	expect_400("{\"script\": \"x\", \"name\": \"\"}", "'name'");
+	expect_400("{\"script\": \"x\", \"name\": "
+		   "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", "'name'");
+	expect_400("{\"script\": \"x\", \"timeout\": 0}", "'timeout'");
+	expect_400("{\"script\": \"x\", \"timeout\": -5}", "'timeout'");
+	expect_400("{\"script\": \"x\", \"timeout\": 1.5}", "'timeout'");
+	expect_400("{\"script\": \"x\", \"timeout\": \"10\"}", "'timeout'");
+	expect_400("{\"script\": \"x\", \"timeout\": 99999999999}", "'timeout'");
+	expect_400("{\"script\": \"x\", \"ephemeral\": \"yes\"}", "'ephemeral'");
+	expect_400("{\"script\": \"x\", \"no_sync\": 1}", "'no_sync'");
+}
+
+static void environment_is_bounded(void **state)
+{
+	expect_400("{\"script\": \"x\", \"environment\": [\"A=1\"]}", "'environment'");
+	expect_400("{\"script\": \"x\", \"environment\": {\"A\": 1}}", "must be a string");
+	expect_400("{\"script\": \"x\", \"environment\": {\"1A\": \"v\"}}", "bad variable name");
+	expect_400("{\"script\": \"x\", \"environment\": {\"A=B\": \"v\"}}", "bad variable name");
+	expect_400("{\"script\": \"x\", \"environment\": {\"\": \"v\"}}", "bad variable name");
+
+	/* too many entries */
+	char *body = xmalloc(64 * 1024);
+	size_t o = (size_t)snprintf(body, 64, "{\"script\": \"x\", \"environment\": {");
+	for (int i = 0; i <= JOBREQ_ENV_MAX_COUNT; i++)
+		o += (size_t)snprintf(body + o, 64, "%s\"V%d\": \"x\"", i ? ", " : "", i);
+	snprintf(body + o, 8, "}}");
+	expect_400(body, "more than");
+	free(body);
+
+	/* a value over the per-value limit */
+	size_t n = JOBREQ_ENV_VALUE_MAX + 1;
+	body = xmalloc(n + 128);
+	o = (size_t)snprintf(body, 128, "{\"script\": \"x\", \"environment\": {\"A\": \"");
+	memset(body + o, 'v', n);
+	memcpy(body + o + n, "\"}}", 4);
+	expect_400(body, "too long");
+	free(body);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(minimal_request_gets_defaults),
+		cmocka_unit_test(full_request_is_taken),
+		cmocka_unit_test(malformed_json_names_the_position),
+		cmocka_unit_test(script_is_required_and_bounded),
+		cmocka_unit_test(workspace_fields_are_refused_for_now),
+		cmocka_unit_test(fields_are_type_and_range_checked),
+		cmocka_unit_test(environment_is_bounded),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,265 @@
+/* Unit tests for the SQLite store (src/magsd/store.c) on a real temp file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "common/util.h"
+#include "magsd/store.h"
+
+static char dir[64];
+static char path[128];
+
+static int setup(void **state)
+{
+	struct store *st;
+	struct mags_err err;
+
+	snprintf(dir, sizeof(dir), "/tmp/mags-test-store-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/mags.db", dir);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	store_close(*state);
+	rm_rf(dir);
+	return 0;
+}
+
+static struct job make_job(const char *id, const char *user_id, int64_t created)
+{
+	struct job j;
+
+	memset(&j, 0, sizeof(j));
+	snprintf(j.id, sizeof(j.id), "%s", id);
+	snprintf(j.user_id, sizeof(j.user_id), "%s", user_id);
+	snprintf(j.status, sizeof(j.status), "accepted");
+	snprintf(j.type, sizeof(j.type), "inline");
+	j.script = (char *)"echo hi";
+	j.timeout = 300;
+	j.created_at = created;
+	return j;
+}
+
+static void schema_is_migrated_and_survives_reopen(void **state)
+{
+	struct store *st;
+	struct mags_err err;
+
+	assert_int_equal(store_schema_version(*state), store_schema_latest());
+	assert_true(store_schema_latest() >= 1);
+	assert_int_equal(store_open(path, &st, &err), 0);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	store_close(st);
+}
+
+static void refuses_a_newer_schema(void **state)
+{
+	char p2[160];
+	struct store *st;
+	struct mags_err err;
+
+	snprintf(p2, sizeof(p2), "%s/newer.db", dir);
+	assert_int_equal(store_open(p2, &st, &err), 0);
+	store_close(st);
+	/* pretend a future magsd wrote it */
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_not_equal(store_open(p2, &st, &err), 0);
+	assert_non_null(strstr(err.msg, "newer"));
+}
+
+static void users_are_unique_by_name(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char id[32], id2[32];
+
+	assert_int_equal(store_user_add(st, "alice", id, &err), 0);
+	assert_int_equal(strncmp(id, "usr_", 4), 0);
+	assert_int_equal(strlen(id), 16);
+	assert_int_not_equal(store_user_add(st, "alice", id2, &err), 0);
+	assert_int_equal(err.code, MAGS_E_CONFLICT);
+	assert_int_equal(store_user_find(st, "alice", id2, &err), 0);
+	assert_string_equal(id, id2);
+	assert_int_equal(store_user_find(st, "nobody", id2, &err), -ENOENT);
+	assert_int_equal(err.code, MAGS_E_NOT_FOUND);
+}
+
+static void count_token(const struct store_token *t, void *arg)
+{
+	(*(int *)arg)++;
+	assert_int_equal(strncmp(t->id, "tok_", 4), 0);
+}
+
+static void tokens_authenticate_until_revoked(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	struct store_ident who;
+	char uid[32];
+	int n = 0;
+
+	assert_int_equal(store_user_add(st, "bob", uid, &err), 0);
+	assert_int_equal(store_token_add(st, "tok_aaaaaaaaaaaa", uid, "hash1", &err), 0);
+	assert_int_equal(store_token_add(st, "tok_bbbbbbbbbbbb", uid, "hash2", &err), 0);
+	assert_int_equal(store_token_auth(st, "hash1", &who), 0);
+	assert_string_equal(who.user_id, uid);
+	assert_string_equal(who.user_name, "bob");
+	assert_string_equal(who.token_id, "tok_aaaaaaaaaaaa");
+	assert_int_equal(store_token_auth(st, "nohash", &who), -ENOENT);
+
+	assert_int_equal(store_token_revoke(st, "tok_aaaaaaaaaaaa", &err), 0);
+	assert_int_equal(store_token_auth(st, "hash1", &who), -ENOENT);
+	assert_int_equal(store_token_revoke(st, "hash2", &err), 0);   /* by hash */
+	assert_int_equal(store_token_auth(st, "hash2", &who), -ENOENT);
+	assert_int_equal(store_token_revoke(st, "tok_cccccccccccc", &err), -ENOENT);
+
+	assert_int_equal(store_token_list(st, uid, count_token, &n, &err), 2);
+	assert_int_equal(n, 2);
+}
+
+static void jobs_belong_to_their_owner(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char a[32], b[32];
+	struct job j = make_job("job-1", "", 1000), got;
+
+	assert_int_equal(store_user_add(st, "a", a, &err), 0);
+	assert_int_equal(store_user_add(st, "b", b, &err), 0);
+	snprintf(j.user_id, sizeof(j.user_id), "%s", a);
+	j.name = (char *)"first";
+	j.environment = (char *)"{\"A\":\"1\"}";
+	assert_int_equal(store_job_insert(st, &j, &err), 0);
+
+	assert_int_equal(store_job_get(st, "job-1", a, &got), 0);
+	assert_string_equal(got.status, "accepted");
+	assert_string_equal(got.name, "first");
+	assert_string_equal(got.script, "echo hi");
+	assert_null(got.workspace_id);
+	assert_false(got.has_exit_code);
+	assert_int_equal(got.started_at, 0);
+	assert_int_equal(got.timeout, 300);
+	job_release(&got);
+
+	assert_int_equal(store_job_get(st, "job-1", b, &got), -ENOENT);
+	assert_int_equal(store_job_get(st, "job-1", NULL, &got), 0);
+	job_release(&got);
+	assert_int_equal(store_job_get(st, "nope", NULL, &got), -ENOENT);
+}
+
+static void job_lifecycle_is_recorded(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char u[32];
+	struct job j = make_job("job-2", "", 1000), got;
+
+	assert_int_equal(store_user_add(st, "c", u, &err), 0);
+	snprintf(j.user_id, sizeof(j.user_id), "%s", u);
+	assert_int_equal(store_job_insert(st, &j, &err), 0);
+	assert_int_equal(store_job_set_running(st, "job-2", 2000), 0);
+	assert_int_equal(store_job_finish(st, "job-2", "completed", 3, NULL, 2500), 0);
+	assert_int_equal(store_job_get(st, "job-2", u, &got), 0);
+	assert_string_equal(got.status, "completed");
+	assert_true(got.has_exit_code);
+	assert_int_equal(got.exit_code, 3);
+	assert_int_equal(got.started_at, 2000);
+	assert_int_equal(got.finished_at, 2500);
+	job_release(&got);
+	/* set_running never moves a finished job back */
+	assert_int_equal(store_job_set_running(st, "job-2", 3000), 0);
+	assert_int_equal(store_job_get(st, "job-2", u, &got), 0);
+	assert_string_equal(got.status, "completed");
+	job_release(&got);
+	assert_int_equal(store_job_finish(st, "nope", "error", -1, "x", 1), -ENOENT);
+}
+
+static void list_is_newest_first_and_paged(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char u[32], o[32], id[16];
+	struct job *jobs;
+	size_t n;
+	int64_t total;
+
+	assert_int_equal(store_user_add(st, "d", u, &err), 0);
+	assert_int_equal(store_user_add(st, "other", o, &err), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "j%d", i);
+		struct job j = make_job(id, u, 1000 + i);
+		assert_int_equal(store_job_insert(st, &j, &err), 0);
+	}
+	struct job x = make_job("x", o, 5000);
+	assert_int_equal(store_job_insert(st, &x, &err), 0);
+
+	assert_int_equal(store_job_list(st, u, 0, 2, &jobs, &n, &total, &err), 0);
+	assert_int_equal(total, 5);
+	assert_int_equal(n, 2);
+	assert_string_equal(jobs[0].id, "j4");
+	assert_string_equal(jobs[1].id, "j3");
+	store_job_list_free(jobs, n);
+	assert_int_equal(store_job_list(st, u, 4, 2, &jobs, &n, &total, &err), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(jobs[0].id, "j0");
+	store_job_list_free(jobs, n);
+	assert_int_equal(store_job_list(st, u, 10, 2, &jobs, &n, &total, &err), 0);
+	assert_int_equal(n, 0);
+	store_job_list_free(jobs, n);
+}
+
+static void recovery_marks_unfinished_jobs(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char u[32];
+	struct job got;
+
+	assert_int_equal(store_user_add(st, "e", u, &err), 0);
+	struct job a = make_job("acc", u, 1), r = make_job("run", u, 2), d = make_job("done", u, 3);
+	snprintf(d.status, sizeof(d.status), "completed");
+	assert_int_equal(store_job_insert(st, &a, &err), 0);
+	assert_int_equal(store_job_insert(st, &r, &err), 0);
+	assert_int_equal(store_job_insert(st, &d, &err), 0);
+	assert_int_equal(store_job_set_running(st, "run", 5), 0);
+	assert_int_equal(store_job_recover(st, "daemon restarted", 99), 2);
+	assert_int_equal(store_job_get(st, "run", u, &got), 0);
+	assert_string_equal(got.status, "error");
+	assert_string_equal(got.error_message, "daemon restarted");
+	assert_int_equal(got.finished_at, 99);
+	job_release(&got);
+	assert_int_equal(store_job_get(st, "done", u, &got), 0);
+	assert_string_equal(got.status, "completed");
+	job_release(&got);
+	assert_int_equal(store_job_recover(st, "daemon restarted", 100), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(schema_is_migrated_and_survives_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(refuses_a_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(users_are_unique_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
+		cmocka_unit_test_setup_teardown(jobs_belong_to_their_owner, setup, teardown),
+		cmocka_unit_test_setup_teardown(job_lifecycle_is_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(list_is_newest_first_and_paged, setup, teardown),
+		cmocka_unit_test_setup_teardown(recovery_marks_unfinished_jobs, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
