@@ -354,7 +354,12 @@ static int tmp_commit(const char *data_dir, const char *name, const char *tmp,
 	r = write_new_file(info_path, info, 0644);
 	if (r < 0)
 		return err_sys(err, -r, "write '%s'", info_path);
-	sync();
+	/* The tree reaches the disk before its name makes it an image. */
+	int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		syncfs(dfd);
+		close(dfd);
+	}
 	if (rename(tmp, target) == 0)
 		return 0;
 	if (errno != EEXIST && errno != ENOTEMPTY)

@@ -1,0 +1,91 @@
+"""Nothing a sandbox used outlives it: mounts, cgroups, processes, scratch
+directories, after many runs (run last: the file name sorts last)."""
+import glob
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import descendants, mounts_under, wait_until
+
+RUNS = int(os.environ.get("MAGS_E2E_RUNS", "200"))
+BATCH = 8
+
+
+def mags_cgroups():
+    """Every cgroup directory below a "mags" directory, v1 and v2."""
+    found = set()
+    for pattern in ("/sys/fs/cgroup/*/mags", "/sys/fs/cgroup/mags",
+                    "/sys/fs/cgroup/unified/mags", "/sys/fs/cgroup/*/mags.slice",
+                    "/sys/fs/cgroup/mags.slice"):
+        for base in glob.glob(pattern):
+            for dirpath, dirnames, _ in os.walk(base):
+                for d in dirnames:
+                    found.add(os.path.join(dirpath, d))
+    return found
+
+
+def mounts_mentioning(words):
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if any(w in line for w in words):
+                out.append(line.strip())
+    return out
+
+
+def test_nothing_is_left_after_many_runs(srv):
+    # The checks below can see what a live sandbox holds.
+    jid = srv.submit("sleep 30")
+    srv.wait(jid, timeout=10, states=("running",))
+    try:
+        # Cgroups are named after the job (other people's sandboxes may come
+        # and go meanwhile, so only ours are counted).
+        assert wait_until(lambda: [c for c in mags_cgroups() if jid in c], 5), \
+            "no cgroup named after a running job under /sys/fs/cgroup/*/mags"
+        assert descendants(srv.proc.pid)
+    finally:
+        srv.api("POST", "/mags-jobs/%s/stop" % jid)
+    srv.wait(jid, timeout=10)
+    mounts_before = set(open("/proc/self/mountinfo").read().splitlines())
+
+    def one(i):
+        jid = srv.submit("echo run %d" % i)
+        return jid, srv.wait(jid, timeout=120)
+
+    results = []
+    t0 = time.time()
+    with ThreadPoolExecutor(BATCH) as pool:
+        for start in range(0, RUNS, BATCH):
+            results += list(pool.map(one, range(start, min(start + BATCH, RUNS))))
+    elapsed = time.time() - t0
+    bad = [(j, s["status"], s.get("exit_code"), s.get("error_message"))
+           for j, s in results if s["status"] != "completed" or s["exit_code"] != 0]
+    assert not bad, "%d of %d runs failed, e.g. %r" % (len(bad), RUNS, bad[:3])
+    ids = [j for j, _ in results]
+    # One sample's output made it.
+    assert srv.logs(ids[-1])[0]["message"] == "run %d" % (RUNS - 1)
+
+    # Processes: magsd has no children left once every job ended.
+    assert wait_until(lambda: not descendants(srv.proc.pid), 10), \
+        "processes left: %r" % descendants(srv.proc.pid)[:20]
+
+    # Mounts: none under the data dir, none naming a job, count back to before.
+    assert wait_until(lambda: not mounts_under(srv.data_dir), 5), mounts_under(srv.data_dir)
+    leaked = mounts_mentioning(ids)
+    assert not leaked, leaked[:5]
+    new_mounts = set(open("/proc/self/mountinfo").read().splitlines()) - mounts_before
+    suspicious = [m for m in new_mounts if any(w in m for w in ("overlay", "mags", "busybox"))]
+    assert not suspicious, suspicious[:5]
+
+    # Cgroups: every one a job made is gone again (v1 and v2).
+    ids.append(jid)
+    ours = lambda: [c for c in mags_cgroups() if any(j in c for j in ids)]
+    assert wait_until(lambda: not ours(), 10), ours()[:10]
+
+    # Scratch directories of the runtime.
+    run_dir = srv.data_dir / "run"
+    left = os.listdir(run_dir) if run_dir.exists() else []
+    assert not left, left[:10]
+
+    print("%d runs in %.1fs (%.0f ms each, %d at a time)"
+          % (RUNS, elapsed, elapsed * 1000 / RUNS, BATCH))
