@@ -83,7 +83,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 e2e: all
-	/usr/bin/python3 -m pytest -ra tests/e2e $(PYTEST_ARGS)
+	MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(wildcard tests/security) $(PYTEST_ARGS)
 
 test: all unit e2e
 

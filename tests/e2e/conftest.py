@@ -26,11 +26,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = ROOT / "build" / "bin"
+# MAGS_BUILD_DIR lets several people test their own builds side by side
+# (make B=/tmp/x/build; MAGS_BUILD_DIR=/tmp/x/build make e2e).
+BUILD = Path(os.environ.get("MAGS_BUILD_DIR") or (ROOT / "build")).resolve()
+BIN = BUILD / "bin"
 MAGSD = BIN / "magsd"
 MAGS = BIN / "mags"
 RUNTIME = BIN / "mags-runtime"
-E2E_DIR = ROOT / "build" / "e2e"
+E2E_DIR = BUILD / "e2e"
 MUST_WORK = os.environ.get("MAGS_MUST_WORK") == "1"
 TERMINAL = ("completed", "error", "stopped")
 
