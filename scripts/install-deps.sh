@@ -12,7 +12,8 @@ libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
 libseccomp-dev libcap-dev libzstd-dev libssl-dev libhttp-parser-dev
 libcmocka-dev python3 python3-pytest
 busybox-static bubblewrap runc debootstrap
-iproute2 util-linux procps curl ca-certificates
+iproute2 util-linux procps curl ca-certificates e2fsprogs
+nodejs node-typescript
 "
 
 missing=""
