@@ -190,6 +190,114 @@ typedef int (*mags_log_cb)(const struct mags_log_event *ev, void *arg);
 int mags_job_follow(struct mags_client *c, const char *id, mags_log_cb cb,
 		    void *arg, struct mags_err *err);
 
+/* POST /mags-jobs/{id}/access {"port": port}: for port 22 {"ssh_host",
+ * "ssh_port", "ssh_private_key"}, for another port {"url", ...}. */
+int mags_job_access(struct mags_client *c, const char *id, int port,
+		    json_t **out, struct mags_err *err);
+
+/* POST /mags-jobs/{id}/sync: save the job's workspace now, without
+ * stopping it. *out (may be NULL) gets the answer ({} when empty). */
+int mags_job_sync(struct mags_client *c, const char *id, json_t **out,
+		  struct mags_err *err);
+
+/* PATCH /mags-jobs/{id} with fields ({"no_sleep": bool},
+ * {"startup_command": "..."}). *out (may be NULL): the answer. */
+int mags_job_update(struct mags_client *c, const char *id, json_t *fields,
+		    json_t **out, struct mags_err *err);
+
+/*
+ * Called for output of mags_job_exec as it arrives: stream is "stdout" or
+ * "stderr", data/len the bytes (not NUL-terminated, any cut). A non-zero
+ * return stops the call and becomes its return value.
+ */
+typedef int (*mags_exec_cb)(const char *stream, const char *data, size_t len,
+			    void *arg);
+
+/*
+ * Run command in a live job: POST /mags-jobs/{id}/exec?stream=1
+ * {"command", "timeout"? (seconds, 0 = not sent), "env"? (object of
+ * strings, may be NULL)}. The streaming answer is NDJSON lines
+ * {"stream": "stdout"|"stderr", "data": "..."} ending with
+ * {"exit_code": N, "duration_ms": N}; a server that answers the plain
+ * form {"exit_code", "stdout", "stderr", "output", "duration_ms"} works
+ * too (cb then gets stdout, then stderr, once each). *result gets the final
+ * object (always with an integer "exit_code"). A sleeping job is woken by
+ * the server.
+ */
+int mags_job_exec(struct mags_client *c, const char *id, const char *command,
+		  int timeout, json_t *env, mags_exec_cb cb, void *arg,
+		  json_t **result, struct mags_err *err);
+
+/* ---- files --------------------------------------------------------------- */
+
+/* Largest file POST /mags-files accepts (DECISIONS D3). */
+#define MAGS_UPLOAD_MAX (100ull << 20)
+
+/*
+ * Upload the file at path: POST /mags-files, multipart/form-data with one
+ * part "file", streamed from disk. *file_id (malloc'd) gets the id from
+ * {"file_id"} or the first of {"file_ids": [...]}; out (may be NULL) the
+ * whole answer. Files over MAGS_UPLOAD_MAX are refused before sending.
+ */
+int mags_file_upload(struct mags_client *c, const char *path, char **file_id,
+		     json_t **out, struct mags_err *err);
+
+/* ---- workspaces, URL aliases, cron, usage ------------------------------ */
+
+/* GET /mags-workspaces: {"workspaces": [{"workspace_id", "persistent",
+ * "size_bytes", "last_synced_at", "base", "job_count", "disk_gb", ...}]}. */
+int mags_workspace_list(struct mags_client *c, json_t **out,
+			struct mags_err *err);
+
+/* DELETE /mags-workspaces/{id}: the workspace and its saved data. */
+int mags_workspace_delete(struct mags_client *c, const char *id,
+			  json_t **out, struct mags_err *err);
+
+/* POST /mags-workspaces/{id}/resize {"disk_gb": N}: the workspace once
+ * resized. (A server without the endpoint answers 404 or 405.) */
+int mags_workspace_resize(struct mags_client *c, const char *id, int disk_gb,
+			  json_t **out, struct mags_err *err);
+
+/* POST /mags-url-aliases {"subdomain", "workspace_id"}: the alias
+ * ({"subdomain", "workspace_id", "url"}). */
+int mags_url_alias_create(struct mags_client *c, const char *subdomain,
+			  const char *workspace_id, json_t **out,
+			  struct mags_err *err);
+
+/* GET /mags-url-aliases: {"aliases": [...]}. */
+int mags_url_alias_list(struct mags_client *c, json_t **out,
+			struct mags_err *err);
+
+/* DELETE /mags-url-aliases/{subdomain}. */
+int mags_url_alias_delete(struct mags_client *c, const char *subdomain,
+			  json_t **out, struct mags_err *err);
+
+/* POST /mags-cron with req ({"name", "cron_expression", "script",
+ * "workspace_id"?, "persistent"?, "enabled"?}): the cron job, with "id". */
+int mags_cron_create(struct mags_client *c, json_t *req, json_t **out,
+		     struct mags_err *err);
+
+/* GET /mags-cron: {"cron_jobs": [{"id", "name", "cron_expression",
+ * "enabled", "next_run_at", "last_run_at", "last_status", ...}]}. */
+int mags_cron_list(struct mags_client *c, json_t **out, struct mags_err *err);
+
+/* GET /mags-cron/{id}: one cron job. */
+int mags_cron_get(struct mags_client *c, const char *id, json_t **out,
+		  struct mags_err *err);
+
+/* PATCH /mags-cron/{id} with fields (e.g. {"enabled": false}). */
+int mags_cron_update(struct mags_client *c, const char *id, json_t *fields,
+		     json_t **out, struct mags_err *err);
+
+/* DELETE /mags-cron/{id}. */
+int mags_cron_delete(struct mags_client *c, const char *id, json_t **out,
+		     struct mags_err *err);
+
+/* GET /mags-usage?window_days=N (0: the server's default): {"total_jobs",
+ * "vm_seconds", ...}. */
+int mags_usage(struct mags_client *c, int window_days, json_t **out,
+	       struct mags_err *err);
+
 /* True for "completed", "error" and "stopped". */
 bool mags_status_is_terminal(const char *status);
 

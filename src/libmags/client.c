@@ -79,15 +79,21 @@ int client_send(struct mags_client *c, const char *method, const char *path,
 		const char *body, http_body_cb cb, void *arg,
 		struct http_resp *resp, struct mags_err *err)
 {
-	_cleanup_free_ char *target = xasprintf(API_PREFIX "%s", path);
 	struct http_req req = {
-		.method = method,
-		.target = target,
-		.token = c->token,
 		.body = body,
 		.body_len = body ? strlen(body) : 0,
-		.accept = cb ? "application/x-ndjson, application/json" : NULL,
 	};
+
+	return client_send_req(c, method, path, &req, cb, arg, resp, err);
+}
+
+int client_send_req(struct mags_client *c, const char *method,
+		    const char *path, const struct http_req *body,
+		    http_body_cb cb, void *arg, struct http_resp *resp,
+		    struct mags_err *err)
+{
+	_cleanup_free_ char *target = xasprintf(API_PREFIX "%s", path);
+	struct http_req req = *body;
 	struct http_opts opts = {
 		.connect_ms = c->connect_ms,
 		.read_ms = cb ? 0 : c->read_ms,
@@ -95,6 +101,11 @@ int client_send(struct mags_client *c, const char *method, const char *path,
 	};
 	int r;
 
+	req.method = method;
+	req.target = target;
+	req.token = c->token;
+	if (!req.accept)
+		req.accept = cb ? "application/x-ndjson, application/json" : NULL;
 	http_resp_init(resp, cb, arg, 0);
 	c->last_status = 0;
 	r = http_do(&c->url, &req, &opts, resp, err);
@@ -149,8 +160,6 @@ int mags_request(struct mags_client *c, const char *method, const char *path,
 {
 	_cleanup_free_ char *text = NULL;
 	struct http_resp resp;
-	json_t *j = NULL;
-	json_error_t jerr;
 	int r;
 
 	if (out)
@@ -166,28 +175,73 @@ int mags_request(struct mags_client *c, const char *method, const char *path,
 	r = client_send(c, method, path, text, NULL, NULL, &resp, err);
 	if (status)
 		*status = resp.status;
-	if (r < 0)
-		goto out;
-	if (resp.body_len > 0) {
-		j = json_loadb(resp.body, resp.body_len, 0, &jerr);
-		if (!j && resp.status >= 200 && resp.status < 300) {
-			r = err_set(err, MAGS_E_INTERNAL, EPROTO,
-				    "bad JSON from server (HTTP %d): %s",
-				    resp.status, jerr.text);
-			goto out;
-		}
-	} else if (resp.status >= 200 && resp.status < 300) {
-		j = json_null();
-	}
-	if (resp.status < 200 || resp.status >= 300)
-		r = client_http_error(resp.status, resp.body, resp.body_len, err);
-	if (out)
-		*out = j;
-	else
-		json_decref(j);
-	j = NULL;
-out:
-	json_decref(j);
+	r = client_json_result(&resp, r, out, err);
 	http_resp_release(&resp);
 	return r;
+}
+
+int client_json_result(struct http_resp *resp, int r, json_t **out,
+		       struct mags_err *err)
+{
+	json_t *j = NULL;
+	json_error_t jerr;
+
+	if (out)
+		*out = NULL;
+	if (r < 0)
+		goto out;
+	if (resp->body_len > 0) {
+		j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+		if (!j && resp->status >= 200 && resp->status < 300) {
+			r = err_set(err, MAGS_E_INTERNAL, EPROTO,
+				    "bad JSON from server (HTTP %d): %s",
+				    resp->status, jerr.text);
+			goto out;
+		}
+	} else if (resp->status >= 200 && resp->status < 300) {
+		j = json_null();
+	}
+	if (resp->status < 200 || resp->status >= 300)
+		r = client_http_error(resp->status, resp->body, resp->body_len, err);
+	if (out) {
+		*out = j;
+		j = NULL;
+	}
+out:
+	json_decref(j);
+	return r;
+}
+
+int client_call_object(struct mags_client *c, const char *method,
+		       const char *path, json_t *body, bool allow_empty,
+		       json_t **out, const char *what, struct mags_err *err)
+{
+	json_t *o = NULL;
+	int r = mags_request(c, method, path, body, &o, NULL, err);
+
+	if (r == 0 && allow_empty && json_is_null(o)) {
+		json_decref(o);
+		o = json_object();
+	}
+	if (r == 0 && !json_is_object(o))
+		r = err_set(err, MAGS_E_INTERNAL, EPROTO,
+			    "unexpected answer from server for %s", what);
+	if (r < 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	if (out)
+		*out = o;
+	else
+		json_decref(o);
+	return r;
+}
+
+int client_check_param(const char *s, const char *what, struct mags_err *err)
+{
+	if (!s || !*s)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "no %s given", what);
+	if (strlen(s) > 256)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "%s too long", what);
+	return 0;
 }

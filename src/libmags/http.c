@@ -180,18 +180,22 @@ char *http_build_request(const struct url *u, const struct http_req *req,
 	_cleanup_free_ char *auth = NULL;
 	_cleanup_free_ char *clen = NULL;
 	_cleanup_free_ char *head = NULL;
-	bool wants_len = req->body || strcmp(req->method, "POST") == 0 ||
+	bool has_body = req->body || req->body_read;
+	bool wants_len = has_body || strcmp(req->method, "POST") == 0 ||
 			 strcmp(req->method, "PUT") == 0 ||
 			 strcmp(req->method, "PATCH") == 0;
-	size_t hl;
+	size_t hl, inline_len;
 	char *out;
 
 	if (req->token)
 		auth = xasprintf("Authorization: Bearer %s\r\n", req->token);
 	if (wants_len)
-		clen = xasprintf("%sContent-Length: %zu\r\n",
-				 req->body ? "Content-Type: application/json\r\n" : "",
-				 req->body ? req->body_len : 0);
+		clen = xasprintf("%s%s%sContent-Length: %zu\r\n",
+				 has_body ? "Content-Type: " : "",
+				 has_body ? (req->content_type ? req->content_type :
+					     "application/json") : "",
+				 has_body ? "\r\n" : "",
+				 has_body ? req->body_len : 0);
 	head = xasprintf("%s %s%s HTTP/1.1\r\n"
 			 "Host: %s\r\n"
 			 "User-Agent: mags/" MAGS_VERSION "\r\n"
@@ -203,11 +207,12 @@ char *http_build_request(const struct url *u, const struct http_req *req,
 			 req->accept ? req->accept : "application/json",
 			 auth ? auth : "", clen ? clen : "");
 	hl = strlen(head);
-	out = xmalloc(hl + (req->body ? req->body_len : 0) + 1);
+	inline_len = req->body && !req->body_read ? req->body_len : 0;
+	out = xmalloc(hl + inline_len + 1);
 	memcpy(out, head, hl);
-	if (req->body)
-		memcpy(out + hl, req->body, req->body_len);
-	*len = hl + (req->body ? req->body_len : 0);
+	if (inline_len)
+		memcpy(out + hl, req->body, inline_len);
+	*len = hl + inline_len;
 	out[*len] = '\0';
 	return out;
 }
@@ -359,6 +364,47 @@ static int send_all(int fd, const char *buf, size_t len,
 	return 0;
 }
 
+/* Stream a produced body (a file upload) in blocks: never all of it in
+ * memory. A producer that yields more or less than it announced would
+ * corrupt the framing, so that is an error. */
+static int send_body(int fd, const struct http_req *req,
+		     const struct http_opts *o, struct mags_err *err)
+{
+	_cleanup_free_ char *buf = xmalloc(RECV_BUF);
+	size_t sent = 0;
+
+	for (;;) {
+		ssize_t n = req->body_read(req->body_arg, buf, RECV_BUF);
+		int r;
+
+		if (n < 0) {
+			err_set(err, MAGS_E_INTERNAL, (int)-n, "reading the request body: %s",
+				strerror((int)-n));
+			return -EIO;
+		}
+		if (n == 0)
+			break;
+		if ((size_t)n > req->body_len - sent) {
+			err_set(err, MAGS_E_INTERNAL, EMSGSIZE,
+				"request body grew while it was sent");
+			return -EMSGSIZE;
+		}
+		r = send_all(fd, buf, (size_t)n, o);
+		if (r < 0)
+			return r;
+		sent += (size_t)n;
+		if (cancelled(o))
+			return -ECANCELED;
+	}
+	if (sent != req->body_len) {
+		err_set(err, MAGS_E_INTERNAL, EMSGSIZE,
+			"request body shrank while it was sent (%zu of %zu bytes)",
+			sent, req->body_len);
+		return -EMSGSIZE;
+	}
+	return 0;
+}
+
 static int io_error(const struct url *u, int r, const char *what,
 		    struct mags_err *err)
 {
@@ -388,6 +434,10 @@ int http_do(const struct url *u, const struct http_req *req,
 		return fd;
 	reqbuf = http_build_request(u, req, &reqlen);
 	r = send_all(fd, reqbuf, reqlen, opts);
+	if (r == 0 && req->body_read)
+		r = send_body(fd, req, opts, err);
+	if (r == -EMSGSIZE || r == -EIO)
+		return r; /* the body producer failed: err says why */
 	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
 		return io_error(u, r, "sending to", err);
 	/* On EPIPE the server may already have answered (an early error);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct mags_err;
 struct url;
@@ -28,6 +29,15 @@ struct http_req {
 	const char *body;        /* NULL: no body */
 	size_t body_len;
 	const char *accept;      /* Accept header, NULL: application/json */
+	const char *content_type; /* NULL: application/json when there is a body */
+	/*
+	 * A body produced piece by piece (a file upload) instead of body:
+	 * body_read fills buf with up to cap bytes and returns how many, 0 at
+	 * the end, or a negative errno. body_len is the total it will produce
+	 * (sent as Content-Length); producing a different amount is an error.
+	 */
+	ssize_t (*body_read)(void *arg, char *buf, size_t cap);
+	void *body_arg;
 };
 
 struct http_opts {
@@ -70,7 +80,8 @@ int http_resp_body(struct http_resp *r, const char *data, size_t len,
 		   struct mags_err *err);
 void http_resp_set_status(struct http_resp *r, int status);
 
-/* The request bytes for req against u, malloc'd; *len set. */
+/* The request bytes for req against u, malloc'd; *len set. With
+ * req->body_read only the head is built: the body follows from it. */
 char *http_build_request(const struct url *u, const struct http_req *req,
 			 size_t *len);
 

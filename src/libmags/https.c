@@ -24,6 +24,7 @@
 /* From curl/curl.h (CURLOPTTYPE_* base + number). */
 enum {
 	C_OPT_WRITEDATA = 10001,
+	C_OPT_READDATA = 10009,
 	C_OPT_URL = 10002,
 	C_OPT_ERRORBUFFER = 10010,
 	C_OPT_POSTFIELDS = 10015,
@@ -33,6 +34,9 @@ enum {
 	C_OPT_CAINFO = 10065,
 	C_OPT_XFERINFODATA = 10057,
 	C_OPT_WRITEFUNCTION = 20011,
+	C_OPT_READFUNCTION = 20012,
+	C_OPT_POST = 47,
+	C_OPT_POSTFIELDSIZE_LARGE = 30120,
 	C_OPT_XFERINFOFUNCTION = 20219,
 	C_OPT_NOPROGRESS = 43,
 	C_OPT_POSTFIELDSIZE = 60,
@@ -103,6 +107,7 @@ missing:
 
 struct xfer {
 	void *h;
+	const struct http_req *req;
 	struct http_resp *resp;
 	const struct http_opts *opts;
 	struct mags_err *err;
@@ -124,6 +129,21 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
 	return x->ret ? 0 : len;
 }
 
+/* CURLOPT_READFUNCTION: the produced body (a file upload). */
+static size_t on_read(char *buf, size_t size, size_t nitems, void *arg)
+{
+	struct xfer *x = arg;
+	ssize_t n = x->req->body_read(x->req->body_arg, buf, size * nitems);
+
+	if (n < 0) {
+		x->ret = -EIO;
+		err_set(x->err, MAGS_E_INTERNAL, (int)-n, "reading the request body: %s",
+			strerror((int)-n));
+		return 0x10000000; /* CURL_READFUNC_ABORT */
+	}
+	return (size_t)n;
+}
+
 static int on_progress(void *arg, long long dlt, long long dln, long long ult,
 		       long long uln)
 {
@@ -142,7 +162,8 @@ int https_do(const struct url *u, const struct http_req *req,
 {
 	char errbuf[C_ERROR_SIZE] = "";
 	struct curl_slist *hdrs = NULL;
-	struct xfer x = { .resp = resp, .opts = opts, .err = err };
+	struct xfer x = { .req = req, .resp = resp, .opts = opts, .err = err };
+	_cleanup_free_ char *ctype = NULL;
 	_cleanup_free_ char *full = NULL;
 	_cleanup_free_ char *auth = NULL;
 	_cleanup_free_ char *accept = NULL;
@@ -162,8 +183,11 @@ int https_do(const struct url *u, const struct http_req *req,
 		auth = xasprintf("Authorization: Bearer %s", req->token);
 		hdrs = curl.slist_append(hdrs, auth);
 	}
-	if (req->body)
-		hdrs = curl.slist_append(hdrs, "Content-Type: application/json");
+	if (req->body || req->body_read) {
+		ctype = xasprintf("Content-Type: %s", req->content_type ?
+				  req->content_type : "application/json");
+		hdrs = curl.slist_append(hdrs, ctype);
+	}
 	hdrs = curl.slist_append(hdrs, "Expect:");
 	curl.easy_setopt(x.h, C_OPT_URL, full);
 	curl.easy_setopt(x.h, C_OPT_CUSTOMREQUEST, req->method);
@@ -187,7 +211,12 @@ int https_do(const struct url *u, const struct http_req *req,
 		curl.easy_setopt(x.h, C_OPT_LOW_SPEED_TIME,
 				 (long)((opts->read_ms + 999) / 1000));
 	}
-	if (req->body) {
+	if (req->body_read) {
+		curl.easy_setopt(x.h, C_OPT_POST, 1L);
+		curl.easy_setopt(x.h, C_OPT_READFUNCTION, on_read);
+		curl.easy_setopt(x.h, C_OPT_READDATA, &x);
+		curl.easy_setopt(x.h, C_OPT_POSTFIELDSIZE_LARGE, (long long)req->body_len);
+	} else if (req->body) {
 		curl.easy_setopt(x.h, C_OPT_POSTFIELDS, req->body);
 		curl.easy_setopt(x.h, C_OPT_POSTFIELDSIZE, (long)req->body_len);
 	} else if (strcmp(req->method, "POST") == 0) {

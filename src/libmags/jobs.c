@@ -1,8 +1,9 @@
 /*
- * jobs.c - the typed calls of libmags: submit, status, logs (whole and
- * followed), list, stop, whoami. Each is a thin layer over mags_request
- * that builds the path; following logs streams the chunked NDJSON body
- * through stream.c to the caller's callback as it arrives.
+ * jobs.c - the typed calls of libmags on jobs: submit, status, logs (whole
+ * and followed), list, stop, access, sync, update, whoami. Each is a thin
+ * layer over mags_request that builds the path; following logs streams the
+ * chunked NDJSON body through stream.c to the caller's callback as it
+ * arrives. exec has its own file (exec.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -203,4 +204,59 @@ bool mags_status_is_terminal(const char *status)
 	return status && (strcmp(status, "completed") == 0 ||
 			  strcmp(status, "error") == 0 ||
 			  strcmp(status, "stopped") == 0);
+}
+
+int mags_job_access(struct mags_client *c, const char *id, int port,
+		    json_t **out, struct mags_err *err)
+{
+	_cleanup_free_ char *seg = NULL;
+	_cleanup_free_ char *path = NULL;
+	json_t *body;
+	int r;
+
+	*out = NULL;
+	if (check_id(id, err) < 0)
+		return -EINVAL;
+	if (port < 1 || port > 65535)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "port %d out of range 1-65535", port);
+	seg = url_escape_segment(id);
+	path = xasprintf("/mags-jobs/%s/access", seg);
+	body = json_pack("{s:i}", "port", port);
+	r = client_call_object(c, "POST", path, body, false, out, "access", err);
+	json_decref(body);
+	return r;
+}
+
+int mags_job_sync(struct mags_client *c, const char *id, json_t **out,
+		  struct mags_err *err)
+{
+	_cleanup_free_ char *seg = NULL;
+	_cleanup_free_ char *path = NULL;
+
+	if (out)
+		*out = NULL;
+	if (check_id(id, err) < 0)
+		return -EINVAL;
+	seg = url_escape_segment(id);
+	path = xasprintf("/mags-jobs/%s/sync", seg);
+	return client_call_object(c, "POST", path, NULL, true, out, "sync", err);
+}
+
+int mags_job_update(struct mags_client *c, const char *id, json_t *fields,
+		    json_t **out, struct mags_err *err)
+{
+	_cleanup_free_ char *seg = NULL;
+	_cleanup_free_ char *path = NULL;
+
+	if (out)
+		*out = NULL;
+	if (check_id(id, err) < 0)
+		return -EINVAL;
+	if (!json_is_object(fields))
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "job update must be a JSON object");
+	seg = url_escape_segment(id);
+	path = xasprintf("/mags-jobs/%s", seg);
+	return client_call_object(c, "PATCH", path, fields, true, out, "update", err);
 }

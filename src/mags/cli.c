@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/util.h"
@@ -149,7 +150,7 @@ void cli_close(struct cli_ctx *ctx)
 	mags_config_release(&ctx->cfg);
 }
 
-static bool is_live(const char *status)
+bool cli_job_is_live(const char *status)
 {
 	return status && (strcmp(status, "running") == 0 ||
 			  strcmp(status, "sleeping") == 0 ||
@@ -188,7 +189,7 @@ int cli_resolve(struct mags_client *c, const char *arg, char **id, json_t **job,
 			continue;
 		if (!found)
 			found = it;
-		if (is_live(cli_jstr(it, "status", NULL))) {
+		if (cli_job_is_live(cli_jstr(it, "status", NULL))) {
 			found = it;
 			break;
 		}
@@ -282,4 +283,85 @@ const char *cli_time(const char *iso, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%s", iso);
 	return buf;
+}
+
+void cli_table(int ncols, const char *const *head, const char **cells,
+	       size_t nrows)
+{
+	int *width = xcalloc((size_t)ncols, sizeof(*width));
+
+	for (int c = 0; c < ncols; c++)
+		width[c] = (int)strlen(head[c]);
+	for (size_t i = 0; i < nrows * (size_t)ncols; i++) {
+		int w;
+
+		if (!cells[i] || !*cells[i])
+			cells[i] = "-";
+		w = (int)strlen(cells[i]);
+		if (w > width[i % ncols])
+			width[i % ncols] = w < 64 ? w : 64;
+	}
+	fputs(cli_color(stdout, CLI_BOLD), stdout);
+	for (int c = 0; c < ncols; c++) {
+		if (c == ncols - 1)
+			fputs(head[c], stdout);
+		else
+			printf("%-*s  ", width[c], head[c]);
+	}
+	fputs(cli_reset(stdout), stdout);
+	fputc('\n', stdout);
+	for (size_t r = 0; r < nrows; r++) {
+		for (int c = 0; c < ncols; c++) {
+			const char *cell = cells[r * ncols + c];
+
+			if (c == ncols - 1)
+				fputs(cell, stdout);
+			else
+				printf("%-*s  ", width[c], cell);
+		}
+		fputc('\n', stdout);
+	}
+	fflush(stdout);
+	free(width);
+}
+
+const char *cli_jcell(json_t *obj, const char *key, char *buf, size_t len)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_string(v))
+		return json_string_length(v) ? json_string_value(v) : "-";
+	if (json_is_integer(v))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(buf, len, "%.0f", json_real_value(v));
+	else if (json_is_boolean(v))
+		snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+	else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+const char *cli_bytes(double bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB" };
+	int u = -1;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%.0f B", bytes);
+		return buf;
+	}
+	while (bytes >= 1024 && u < 3) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", bytes, unit[u]);
+	return buf;
+}
+
+void cli_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
 }

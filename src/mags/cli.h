@@ -39,11 +39,27 @@ int cmd_login(int argc, char **argv);
 int cmd_logout(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_new(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_ssh(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_url(int argc, char **argv);
+int cmd_set(int argc, char **argv);
+int cmd_workspace(int argc, char **argv);
+int cmd_cron(int argc, char **argv);
+int cmd_usage(int argc, char **argv);
+int cmd_browser(int argc, char **argv);
+int cmd_setup_claude(int argc, char **argv);
 
 extern const char cmd_run_usage[], cmd_list_usage[], cmd_status_usage[],
 	cmd_logs_usage[], cmd_stop_usage[], cmd_whoami_usage[],
 	cmd_login_usage[], cmd_logout_usage[], cmd_help_usage[],
-	cmd_version_usage[];
+	cmd_version_usage[], cmd_new_usage[], cmd_exec_usage[],
+	cmd_ssh_usage[], cmd_sync_usage[], cmd_resize_usage[],
+	cmd_url_usage[], cmd_set_usage[], cmd_workspace_usage[],
+	cmd_cron_usage[], cmd_usage_usage[], cmd_browser_usage[],
+	cmd_setup_claude_usage[];
 
 /* Print the help of one command (stdout). */
 void cli_print_usage(const struct cli_cmd *cmd);
@@ -93,6 +109,9 @@ struct cli_ctx {
 int cli_open(struct cli_ctx *ctx, bool need_token);
 void cli_close(struct cli_ctx *ctx);
 
+/* True for a job whose sandbox exists: accepted, running, sleeping. */
+bool cli_job_is_live(const char *status);
+
 /*
  * Resolve a <name|id> argument (contract §1.0): a job id the server knows,
  * else the newest job among recent ones whose name or workspace_id is arg,
@@ -111,6 +130,22 @@ int cli_parse_target(const char *cmd, int argc, char **argv, const char **target
 
 /* Parse a whole decimal int in [min, max]. 0 or -EINVAL. */
 int cli_parse_int(const char *s, int min, int max, int *out);
+
+/* A table on stdout: a bold header row, then nrows rows of ncols cells
+ * (cells[row * ncols + col]; NULL or "" shows as "-"), columns padded to
+ * their widest cell (at most 64), the last one not padded. */
+void cli_table(int ncols, const char *const *head, const char **cells,
+	       size_t nrows);
+
+/* A JSON member as table text into buf: strings as they are, integers,
+ * reals with no decimals, booleans as yes/no; "-" when absent or null. */
+const char *cli_jcell(json_t *obj, const char *key, char *buf, size_t len);
+
+/* A size in bytes as "512 B", "1.5 KiB", "2.0 GiB" into buf. */
+const char *cli_bytes(double bytes, char *buf, size_t len);
+
+/* Sleep ms milliseconds (a signal cuts it short). */
+void cli_sleep_ms(int ms);
 
 /* String member of a JSON object, or dflt. */
 const char *cli_jstr(json_t *obj, const char *key, const char *dflt);

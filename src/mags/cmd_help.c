@@ -20,6 +20,24 @@ void cli_print_usage(const struct cli_cmd *cmd)
 	fflush(stdout);
 }
 
+/* Subcommands shown in the list under (or instead of) their command. */
+static const struct {
+	const char *parent;
+	bool replace;        /* the rows stand for the command's own row */
+	const char *left, *summary;
+} sub_rows[] = {
+	{ "url", false, "url alias <sub> <workspace>", "Create a stable URL alias" },
+	{ "url", false, "url alias list", "List URL aliases" },
+	{ "url", false, "url alias remove <sub>", "Remove a URL alias" },
+	{ "workspace", true, "workspace list", "List persistent workspaces" },
+	{ "workspace", true, "workspace delete <id>", "Delete workspace and its saved data" },
+	{ "cron", true, "cron add [opts] <script>", "Create a scheduled cron job" },
+	{ "cron", true, "cron list", "List cron jobs" },
+	{ "cron", true, "cron remove <id>", "Delete a cron job" },
+	{ "cron", true, "cron enable <id>", "Enable a cron job" },
+	{ "cron", true, "cron disable <id>", "Disable a cron job" },
+};
+
 static void print_main_help(void)
 {
 	FILE *f = stdout;
@@ -32,9 +50,17 @@ static void print_main_help(void)
 	fprintf(f, "%sCommands:%s\n", b, r);
 	for (const struct cli_cmd *c = cli_cmds; c->name; c++) {
 		char left[64];
+		bool replaced = false;
 
+		for (size_t i = 0; i < sizeof(sub_rows) / sizeof(sub_rows[0]); i++)
+			if (strcmp(sub_rows[i].parent, c->name) == 0 && sub_rows[i].replace)
+				replaced = true;
 		snprintf(left, sizeof(left), "%s %s", c->name, c->args);
-		fprintf(f, "  %-26s %s\n", left, c->summary);
+		if (!replaced)
+			fprintf(f, "  %-30s %s\n", left, c->summary);
+		for (size_t i = 0; i < sizeof(sub_rows) / sizeof(sub_rows[0]); i++)
+			if (strcmp(sub_rows[i].parent, c->name) == 0)
+				fprintf(f, "  %-30s %s\n", sub_rows[i].left, sub_rows[i].summary);
 	}
 	fprintf(f, "\n%sRun Options:%s\n", b, r);
 	fputs("  -w, --workspace <name>     Name the job and its workspace (alias: -n, --name)\n"
@@ -43,22 +69,34 @@ static void print_main_help(void)
 	      "  -e, --ephemeral            No workspace at all (fastest)\n"
 	      "  --no-sleep                 Never auto-sleep (requires -p)\n"
 	      "  --url [--port <port>]      Public URL for the sandbox (requires -p; port 8080)\n"
-	      "  -f, --file <path>          Upload a file into the sandbox (repeatable)\n"
+	      "  --ssh                      Enable SSH access once the job runs\n"
+	      "  -f, --file <path>          Upload a file into /root (repeatable, <= 100 MiB)\n"
 	      "  --disk <GB>                Disk size in GB (default: 2)\n"
 	      "  --startup-command <cmd>    Command to run when the sandbox wakes\n"
 	      "  --timeout <seconds>        Stop the script after this long\n", f);
+	fprintf(f, "\n%sCron Options:%s\n", b, r);
+	fputs("  -n, --name <name>          Cron job name (required)\n"
+	      "  -s, --schedule <expr>      Cron expression, e.g. \"0 */2 * * *\" (required)\n"
+	      "  -w, --workspace <name>     Workspace ID for storage\n"
+	      "  -p, --persistent           Keep VM alive after script\n", f);
 	fprintf(f, "\n%sExamples:%s\n", b, r);
 	fprintf(f,
 		"  mags login\n"
+		"  mags new myvm                            %s# Create VM (local disk only)%s\n"
+		"  mags new myvm -p                         %s# Create VM with S3 persistence%s\n"
+		"  mags ssh myvm                            %s# SSH (auto-starts if needed)%s\n"
+		"  mags exec myvm 'ls -la'                  %s# Run command on existing VM%s\n"
 		"  mags run 'echo Hello World'\n"
 		"  mags run -e 'uname -a && df -h'          %s# no workspace, fastest%s\n"
 		"  mags run ./build.sh                      %s# a local script file%s\n"
 		"  mags run -w myproject -p 'pip install flask requests'\n"
+		"  mags run -w webapp -p --url --port 8080 'python3 -m http.server 8080'\n"
+		"  mags run -f data.csv 'wc -l /root/data.csv'\n"
+		"  mags url alias myapp webapp\n"
+		"  mags cron add --name \"daily-backup\" --schedule \"0 0 * * *\" 'tar czf /root/backup.tar.gz /root/data'\n"
 		"  mags list\n"
-		"  mags logs <name|id> -f                   %s# follow the output%s\n"
-		"  mags status <name|id>\n"
-		"  mags stop <name|id>\n",
-		g, r, g, r, g, r);
+		"  mags logs <name|id> -f                   %s# follow the output%s\n",
+		g, r, g, r, g, r, g, r, g, r, g, r, g, r);
 	fprintf(f, "\n%sEnvironment:%s\n", b, r);
 	fputs("  MAGS_API_URL     server URL (default " MAGS_DEFAULT_URL ")\n"
 	      "  MAGS_API_TOKEN   API token; overrides 'mags login' (also MAGS_TOKEN)\n"

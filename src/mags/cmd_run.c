@@ -3,6 +3,11 @@
  * output as it is produced (stdout records to stdout, stderr records to
  * stderr, one flush per line) and exit with the job's exit code.
  *
+ * Files given with -f are uploaded first (streamed, POST /mags-files) and
+ * passed as file_ids. With --url/--ssh, access is enabled once the sandbox
+ * runs. With -p the run ends when the script's output ends (the log
+ * stream's end event says "running"); the sandbox keeps running.
+ *
  * The first Ctrl-C stops the job on the server and exits 130; a second one
  * kills mags at once (SA_RESETHAND). If the log stream breaks before the
  * job's end event, the status is polled instead and the lines not yet shown
@@ -41,7 +46,8 @@ const char cmd_run_usage[] =
 	"  --no-sleep                 Never auto-sleep this sandbox (requires -p)\n"
 	"  --url                      Enable a public URL (requires -p)\n"
 	"  --port <port>              Port the URL exposes (default: 8080)\n"
-	"  -f, --file <path>          Upload a local file into /root (repeatable)\n"
+	"  -f, --file <path>          Upload a local file into /root (repeatable,\n"
+	"                             at most 100 MiB each)\n"
 	"  --disk <GB>                Disk size in GB (default: 2)\n"
 	"  --startup-command <cmd>    Command to run when the sandbox wakes from sleep\n"
 	"  --timeout <seconds>        Stop the script after this many seconds\n"
@@ -131,6 +137,20 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL); /* a signal cuts it short, which is what we want */
 }
 
+/* The job's script is over: the job ended, or (a persistent job) its
+ * sandbox lives on with the script's exit code set. */
+static bool script_ended(json_t *job)
+{
+	const char *status = cli_jstr(job, "status", NULL);
+
+	if (mags_status_is_terminal(status))
+		return true;
+	return (status && (strcmp(status, "running") == 0 ||
+			   strcmp(status, "sleeping") == 0)) &&
+	       json_is_true(json_object_get(job, "persistent")) &&
+	       json_is_integer(json_object_get(job, "exit_code"));
+}
+
 /* The stream broke: poll the status until the job ends, then print the
  * records the stream did not deliver. */
 static int poll_until_end(struct mags_client *c, struct run_state *st,
@@ -148,7 +168,7 @@ static int poll_until_end(struct mags_client *c, struct run_state *st,
 			return r;
 		if (r < 0 && mags_client_last_status(c) != 0)
 			return r; /* the server answered: no point retrying */
-		if (r == 0 && mags_status_is_terminal(cli_jstr(job, "status", NULL)))
+		if (r == 0 && script_ended(job))
 			break;
 		json_decref(job);
 		job = NULL;
@@ -182,41 +202,102 @@ static int exit_status(bool has, int code, int fallback)
 	return code ? code : 1;
 }
 
-/* POST /mags-jobs/{id}/access for --url and --ssh. A failure is shown but
- * does not end the run: the script still runs. */
-static void request_access(struct mags_client *c, const char *id, int port,
-			   bool ssh)
+/* Wait (up to 30 s) until the job's sandbox runs, for --url and --ssh:
+ * access needs a live sandbox. 0 when it runs, -ESRCH when the job ended
+ * first, another negative errno with err. */
+static int wait_running(struct mags_client *c, const char *id,
+			struct mags_err *err)
+{
+	int64_t deadline = time_mono_ms() + 30000;
+
+	for (;;) {
+		json_t *job = NULL;
+		const char *status;
+		int r = mags_job_status(c, id, &job, err);
+
+		if (r < 0)
+			return r;
+		status = cli_jstr(job, "status", "");
+		r = strcmp(status, "running") == 0 || strcmp(status, "sleeping") == 0 ? 0 :
+		    mags_status_is_terminal(status) ? -ESRCH : 1;
+		json_decref(job);
+		if (r <= 0)
+			return r;
+		if (interrupted)
+			return -ECANCELED;
+		if (time_mono_ms() > deadline)
+			return err_set(err, MAGS_E_UNAVAILABLE, ETIMEDOUT,
+				       "the sandbox did not start within 30 s");
+		sleep_ms(100);
+	}
+}
+
+/* POST /mags-jobs/{id}/access for --url and --ssh once the sandbox runs.
+ * A failure is shown but does not end the run: the script still runs. */
+static void request_access(struct mags_client *c, const char *id,
+			   const char *name, int port, bool ssh)
 {
 	struct mags_err err = { 0 };
-	_cleanup_free_ char *path = xasprintf("/mags-jobs/%s/access", id);
-	json_t *body = json_pack("{s:i}", "port", port), *out = NULL;
+	json_t *out = NULL;
+	int r = wait_running(c, id, &err);
 
-	if (mags_request(c, "POST", path, body, &out, NULL, &err) < 0) {
+	if (r == -ESRCH)
+		err_set(&err, MAGS_E_CONFLICT, ESRCH, "the job ended before it could be reached");
+	if (r < 0 || mags_job_access(c, id, port, &out, &err) < 0) {
 		cli_hint(stderr, "%s access is not available: %s",
 			 ssh ? "SSH" : "URL", err.msg);
 	} else if (ssh) {
-		cli_hint(stderr, "SSH: mags ssh %s", id);
+		cli_hint(stderr, "SSH: mags ssh %s", name);
 	} else {
 		const char *url = cli_jstr(out, "url", NULL);
 
 		if (url)
 			cli_ok(stderr, "URL: %s", url);
 	}
-	json_decref(body);
 	json_decref(out);
+}
+
+/* -f/--file: upload each file, in order; their ids go into file_ids. */
+static int upload_files(struct cli_ctx *ctx, const struct run_args *a,
+			json_t **ids)
+{
+	struct mags_err err = { 0 };
+
+	*ids = json_array();
+	for (size_t i = 0; i < a->nfiles; i++) {
+		char *fid = NULL;
+
+		if (isatty(STDERR_FILENO))
+			cli_hint(stderr, "Uploading %s...", a->files[i]);
+		if (mags_file_upload(ctx->client, a->files[i], &fid, NULL, &err) < 0) {
+			json_decref(*ids);
+			*ids = NULL;
+			return cli_fail(&err);
+		}
+		json_array_append_new(*ids, json_string(fid));
+		free(fid);
+	}
+	return 0;
 }
 
 static int submit(struct cli_ctx *ctx, const struct run_args *a, char **id)
 {
 	struct mags_err err = { 0 };
 	_cleanup_free_ char *text = NULL;
-	json_t *req, *resp = NULL;
+	json_t *req, *resp = NULL, *ids = NULL;
 	int is_file, r;
 
 	is_file = run_script_load(a->script, &text, &err);
 	if (is_file < 0)
 		return cli_fail(&err);
+	if (a->nfiles > 0) {
+		r = upload_files(ctx, a, &ids);
+		if (r)
+			return r;
+	}
 	req = run_args_request(a, is_file ? text : a->script, is_file);
+	if (ids)
+		json_object_set_new(req, "file_ids", ids);
 	r = mags_job_submit(ctx->client, req, &resp, &err);
 	json_decref(req);
 	if (r < 0)
@@ -248,9 +329,12 @@ int cmd_run(int argc, char **argv)
 
 		if (stat(a.files[i], &sb) < 0)
 			return cli_error("file '%s': %s", a.files[i], strerror(errno));
+		if (!S_ISREG(sb.st_mode))
+			return cli_error("file '%s': not a regular file", a.files[i]);
+		if ((unsigned long long)sb.st_size > MAGS_UPLOAD_MAX)
+			return cli_error("file '%s' is larger than the upload limit of %llu MiB",
+					 a.files[i], MAGS_UPLOAD_MAX >> 20);
 	}
-	if (a.nfiles > 0)
-		return cli_error("file upload is not available yet");
 	r = cli_open(&ctx, true);
 	if (r)
 		return r;
@@ -264,12 +348,17 @@ int cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	mags_client_set_cancel(ctx.client, &interrupted);
 	if (a.url)
-		request_access(ctx.client, id, a.port, false);
+		request_access(ctx.client, id, a.workspace ? a.workspace : id, a.port, false);
 	if (a.ssh)
-		request_access(ctx.client, id, 22, true);
+		request_access(ctx.client, id, a.workspace ? a.workspace : id, 22, true);
 
 	r = mags_job_follow(ctx.client, id, on_event, &st, &err);
-	if (r == -ECONNRESET && !interrupted) {
+	if (r == 0 && st.status && !mags_status_is_terminal(st.status) &&
+	    !st.has_exit_code && !interrupted) {
+		/* An end event while the script has not ended (a server that
+		 * ends the follow of a persistent job early): poll instead. */
+		r = poll_until_end(ctx.client, &st, &err);
+	} else if (r == -ECONNRESET && !interrupted) {
 		if (isatty(STDERR_FILENO))
 			cli_hint(stderr, "Log stream lost (%s); polling the job instead.", err.msg);
 		err_clear(&err);
@@ -296,7 +385,13 @@ int cmd_run(int argc, char **argv)
 		r = cli_error("job %s: no final status from the server", id);
 		goto out;
 	}
-	if (strcmp(st.status, "error") == 0) {
+	if (strcmp(st.status, "running") == 0 || strcmp(st.status, "sleeping") == 0) {
+		/* -p: the script is over, its sandbox lives on. */
+		const char *name = a.workspace ? a.workspace : id;
+
+		cli_hint(stderr, "Sandbox '%s' keeps running: mags exec %s '<command>', "
+			 "mags ssh %s, mags stop %s", name, name, name, name);
+	} else if (strcmp(st.status, "error") == 0) {
 		cli_error("job %s failed: %s", id,
 			  st.error_message ? st.error_message : "unknown error");
 		code = exit_status(st.has_exit_code, st.exit_code, 1);
