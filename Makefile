@@ -35,8 +35,8 @@ LIB_MAGSD   := $(B)/lib/libmagsd.a
 LIB_MAGS    := $(B)/lib/libmags.a
 LIB_CLI     := $(B)/lib/libmagscli.a
 
-LIBS_RUNTIME := -lseccomp -lcap
-LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto
+LIBS_RUNTIME := -lseccomp -lcap -ljansson
+LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto -lcurl -lzstd
 LIBS_MAGS    := -lhttp_parser -ljansson -ldl
 
 BINS := $(B)/bin/mags-runtime $(B)/bin/magsd $(B)/bin/mags

@@ -19,7 +19,14 @@ const char args_usage[] =
 	"usage: mags-runtime run --id ID --rootfs DIR --log FILE --run-dir DIR\n"
 	"                        [--uid-base N] [--timeout SEC] [--memory-mb N] [--cpus N.N]\n"
 	"                        [--pids N] [--log-limit BYTES] [--hostname NAME]\n"
-	"                        [--env KEY=VALUE]... (-- SCRIPT | --script-file FILE)\n"
+	"                        [--env KEY=VALUE]... [--upper DIR] [--lower DIR]...\n"
+	"                        [--copy-in HOSTFILE:SANDBOXPATH]... [--keep-alive]\n"
+	"                        [--control SOCKET] [--state-file FILE]\n"
+	"                        (-- SCRIPT | --script-file FILE)\n"
+	"       mags-runtime exec --control SOCKET [--timeout SEC] [--cwd DIR]\n"
+	"                        [--env KEY=VALUE]... -- COMMAND\n"
+	"       mags-runtime status --control SOCKET\n"
+	"       mags-runtime stop --control SOCKET\n"
 	"\n"
 	"Builds one sandbox, runs SCRIPT with /bin/sh -c inside it and reports on fd 3\n"
 	"(or stderr if fd 3 is not open): started PID, exit CODE, timeout, stopped,\n"
@@ -118,16 +125,45 @@ static int valid_path(const char *s)
 	return s[0] == '/' && strlen(s) < PATH_MAX && strcmp(s, "/") != 0;
 }
 
+int args_valid_sandbox_path(const char *path)
+{
+	static const char *const kernel[] = { "/proc", "/sys", "/dev" };
+	size_t n = strlen(path);
+	const char *p = path;
+
+	if (path[0] != '/' || n < 2 || n > RUNTIME_SANDBOX_PATH_MAX)
+		return 0;
+	while (*p) {
+		const char *c = p + 1, *e = strchr(c, '/');
+		size_t len = e ? (size_t)(e - c) : strlen(c);
+
+		if (len == 0 || (len == 1 && c[0] == '.') ||
+		    (len == 2 && c[0] == '.' && c[1] == '.'))
+			return 0;
+		p = c + len;
+	}
+	for (size_t i = 0; i < sizeof(kernel) / sizeof(kernel[0]); i++) {
+		size_t k = strlen(kernel[i]);
+		if (!strncmp(path, kernel[i], k) && (path[k] == '/' || !path[k]))
+			return 0;
+	}
+	return 1;
+}
+
 enum opt {
 	OPT_ID, OPT_ROOTFS, OPT_LOG, OPT_RUN_DIR, OPT_UID_BASE, OPT_TIMEOUT,
 	OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_LOG_LIMIT, OPT_HOSTNAME, OPT_ENV,
-	OPT_SCRIPT_FILE,
+	OPT_SCRIPT_FILE, OPT_UPPER, OPT_LOWER, OPT_COPY_IN, OPT_KEEP_ALIVE,
+	OPT_CONTROL, OPT_STATE_FILE,
 };
 
 static const struct {
 	const char *name;
 	enum opt opt;
 } options[] = {
+	{ "upper", OPT_UPPER },     { "lower", OPT_LOWER },
+	{ "copy-in", OPT_COPY_IN }, { "keep-alive", OPT_KEEP_ALIVE },
+	{ "control", OPT_CONTROL }, { "state-file", OPT_STATE_FILE },
 	{ "id", OPT_ID },           { "rootfs", OPT_ROOTFS },
 	{ "log", OPT_LOG },         { "run-dir", OPT_RUN_DIR },
 	{ "uid-base", OPT_UID_BASE }, { "timeout", OPT_TIMEOUT },
@@ -154,6 +190,10 @@ static int set_option(struct runtime_config *cfg, enum opt opt, const char *name
 	case OPT_LOG:
 	case OPT_RUN_DIR:
 	case OPT_SCRIPT_FILE:
+	case OPT_UPPER:
+	case OPT_LOWER:
+	case OPT_CONTROL:
+	case OPT_STATE_FILE:
 		if (!valid_path(val))
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "invalid --%s '%s': need an absolute path", name, val);
@@ -163,9 +203,46 @@ static int set_option(struct runtime_config *cfg, enum opt opt, const char *name
 			cfg->log_path = val;
 		else if (opt == OPT_SCRIPT_FILE)
 			cfg->script_file = val;
-		else
+		else if (opt == OPT_UPPER)
+			cfg->upper = val;
+		else if (opt == OPT_STATE_FILE)
+			cfg->state_file = val;
+		else if (opt == OPT_CONTROL) {
+			if (strlen(val) > RUNTIME_SOCKET_PATH_MAX)
+				return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+					       "invalid --control '%s': longer than %d bytes",
+					       val, RUNTIME_SOCKET_PATH_MAX);
+			cfg->control = val;
+		} else if (opt == OPT_LOWER) {
+			if (cfg->n_lower >= RUNTIME_LOWER_MAX)
+				return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+					       "too many --lower options (max %d)",
+					       RUNTIME_LOWER_MAX);
+			cfg->lower[cfg->n_lower++] = val;
+		} else
 			cfg->run_dir = val;
 		return 0;
+	case OPT_COPY_IN: {
+		/* The host path is magsd's (no ':' in it); the rest is the
+		 * sandbox path. */
+		const char *colon = strchr(val, ':');
+		struct runtime_copyin *c;
+
+		if (!colon || colon == val || val[0] != '/' ||
+		    (size_t)(colon - val) >= PATH_MAX || !args_valid_sandbox_path(colon + 1))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "invalid --copy-in '%.200s': need HOSTFILE:SANDBOXPATH, "
+				       "both absolute, the sandbox path without '.', '..' "
+				       "or '//' and outside /proc, /sys and /dev", val);
+		if (cfg->n_copyin >= RUNTIME_COPYIN_MAX)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "too many --copy-in options (max %d)", RUNTIME_COPYIN_MAX);
+		c = &cfg->copyin[cfg->n_copyin++];
+		c->host = val;
+		c->host_len = (size_t)(colon - val);
+		c->path = colon + 1;
+		return 0;
+	}
 	case OPT_HOSTNAME:
 		if (!valid_hostname(val))
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
@@ -271,6 +348,13 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 			if (strcmp(options[k].name, name) != 0)
 				continue;
 			found = 1;
+			if (options[k].opt == OPT_KEEP_ALIVE) {
+				if (eq)
+					return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+						       "option '--%s' takes no value", name);
+				cfg->keep_alive = 1;
+				break;
+			}
 			if (eq)
 				val = eq + 1;
 			else if (i + 1 < argc)

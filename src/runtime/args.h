@@ -23,6 +23,17 @@
 #define RUNTIME_SCRIPT_MAX   (1024 * 1024)
 #define RUNTIME_HOSTNAME_MAX 64    /* HOST_NAME_MAX */
 #define RUNTIME_ID_RANGE     65536u /* ids mapped into every sandbox */
+#define RUNTIME_LOWER_MAX    16    /* --lower layers (over the image) */
+#define RUNTIME_COPYIN_MAX   64    /* --copy-in files */
+#define RUNTIME_SANDBOX_PATH_MAX 512 /* SANDBOXPATH of --copy-in */
+#define RUNTIME_SOCKET_PATH_MAX  107 /* --control: sun_path less its NUL */
+
+/* --copy-in HOSTFILE:SANDBOXPATH, both pointing into argv. */
+struct runtime_copyin {
+	const char *host;      /* absolute host path (the part before ':') */
+	size_t host_len;
+	const char *path;      /* absolute, normalised sandbox path */
+};
 
 struct runtime_config {
 	const char *id;
@@ -38,6 +49,18 @@ struct runtime_config {
 	const char *hostname;
 	const char *env[RUNTIME_ENV_MAX]; /* "KEY=VALUE", pointers into argv */
 	unsigned n_env;
+	/* Workspace layers (issue 3): the writable layer's directory (holds
+	 * upper/ and work/; NULL = a tmpfs upper) and read-only snapshot
+	 * layers above the image, topmost first. */
+	const char *upper;
+	const char *lower[RUNTIME_LOWER_MAX];
+	unsigned n_lower;
+	struct runtime_copyin copyin[RUNTIME_COPYIN_MAX];
+	unsigned n_copyin;
+	/* Long-lived sandboxes (issue 4). */
+	int keep_alive;          /* the sandbox outlives its script */
+	const char *control;     /* exec/control socket path on the host */
+	const char *state_file;  /* the supervisor's state, rewritten atomically */
 	const char *script;      /* after "--"; NULL with --script-file */
 	const char *script_file; /* --script-file: read by the supervisor */
 	/* The process's argv and environment strings (one block, set by
@@ -52,6 +75,11 @@ struct runtime_config {
  * was asked for, or -EINVAL with a message in err. Pure: no I/O. */
 int args_parse(int argc, char **argv, struct runtime_config *cfg,
 	       struct mags_err *err);
+
+/* Is path an acceptable --copy-in SANDBOXPATH: absolute, at most
+ * RUNTIME_SANDBOX_PATH_MAX bytes, no empty, "." or ".." components, not "/"
+ * and not inside the kernel's trees (/proc, /sys, /dev). Pure. */
+int args_valid_sandbox_path(const char *path);
 
 /* The usage text, for --help and errors. */
 extern const char args_usage[];

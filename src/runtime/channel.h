@@ -2,10 +2,21 @@
  * channel.h - the supervisor <-> sandbox set-up channel: a SOCK_SEQPACKET
  * socketpair, one message per step, optionally carrying one fd.
  *
- *   supervisor -> sandbox  CHANNEL_GO     ids mapped, cgroup joined; the
+ *   supervisor -> sandbox  CHANNEL_LAYER  an idmapped layer mount before
+ *                                         GO: msg "lower" (in order, topmost
+ *                                         first) or "upper" (the workspace)
+ *                          CHANNEL_FILE   a --copy-in file (fd), msg = the
+ *                                         path inside the sandbox
+ *                          CHANNEL_GO     ids mapped, cgroup joined; the
  *                                         idmapped image mount attached
  *   sandbox -> supervisor  CHANNEL_READY  the script is running
  *                          CHANNEL_ERROR  set-up failed: the message
+ *                          CHANNEL_SCRIPT_EXIT  (--keep-alive) the script
+ *                                         ended: msg = its exit code
+ *                          CHANNEL_STOP   a "stop" request came in on the
+ *                                         control socket
+ *   supervisor -> sandbox  CHANNEL_KILL_SCRIPT  (--keep-alive) the timeout
+ *                                         passed: SIGKILL the script's group
  *
  * EOF means the other side died.
  */
@@ -16,8 +27,13 @@
 
 enum channel_kind {
 	CHANNEL_GO = 'G',
+	CHANNEL_LAYER = 'L',
+	CHANNEL_FILE = 'F',
 	CHANNEL_READY = 'R',
 	CHANNEL_ERROR = 'E',
+	CHANNEL_SCRIPT_EXIT = 'X',
+	CHANNEL_STOP = 'P',
+	CHANNEL_KILL_SCRIPT = 'K',
 };
 
 #define CHANNEL_MSG_MAX 600

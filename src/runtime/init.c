@@ -30,6 +30,7 @@
 
 #include "common/util.h"
 #include "runtime/channel.h"
+#include "runtime/execsrv.h"
 #include "runtime/logwriter.h"
 #include "common/banned.h"
 
@@ -152,10 +153,30 @@ static int pump(int fd, struct log_stream *s)
 	return open;
 }
 
-void init_main(const struct runtime_config *cfg, int log_fd, int sock)
+/* The supervisor wrote on the set-up channel (or closed it). */
+static void supervisor_message(int sock, pid_t script, int done)
 {
+	char kind = 0, msg[16];
+	int fd, r = channel_recv(sock, &kind, msg, sizeof(msg), &fd);
+
+	if (fd >= 0)
+		close(fd);
+	if (r <= 0) {
+		/* The supervisor is gone (PDEATHSIG is on its way): nobody
+		 * would clean up after us. */
+		kill(-1, SIGKILL);
+		_exit(1);
+	}
+	if (kind == CHANNEL_KILL_SCRIPT && !done)
+		kill(-script, SIGKILL);
+}
+
+void init_main(const struct runtime_config *cfg, int log_fd, int sock, int control_fd)
+{
+	static struct pollfd pfd[4 + EXECSRV_POLLFD_MAX];
+	static struct execsrv srv;
 	int out[2], errp[2], sfd, status = 0, done = 0, killed = 0;
-	struct pollfd pfd[3];
+	char **base_env;
 	sigset_t mask;
 	pid_t script;
 
@@ -181,6 +202,19 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock)
 	 * raised again without CAP_SYS_RESOURCE. */
 	setrlimit(RLIMIT_CORE, &(struct rlimit){ 0, 0 });
 
+	/* Not dumpable: the sandbox's processes (same uid, no
+	 * CAP_SYS_PTRACE) cannot ptrace us, pidfd_getfd our fds or open
+	 * /proc/1/fd — the log fd and the control socket stay init's. The
+	 * uid change into the namespace usually did this already (with the
+	 * host's fs.suid_dumpable = 0); do not depend on it. Children get
+	 * dumpable again when they exec. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	/* Execs get the script's environment: build it while cfg's strings
+	 * (in the argv block blanked below) are still there. */
+	base_env = init_build_env(cfg);
+	execsrv_init(&srv, control_fd, base_env, cfg->keep_alive);
+
 	script = fork();
 	if (script < 0) {
 		char msg[128];
@@ -202,25 +236,36 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock)
 	fcntl(out[0], F_SETFL, O_NONBLOCK);
 	fcntl(errp[0], F_SETFL, O_NONBLOCK);
 
-	/* The supervisor reports "started" on this; it does not need to
-	 * hear from us again (our exit status is the script's). */
+	/* The supervisor reports "started" on this. The channel stays open:
+	 * we report the script's end (--keep-alive) and stop requests on
+	 * it, and hear "kill the script" (its timeout, --keep-alive). */
 	if (channel_send(sock, CHANNEL_READY, NULL, -1) < 0) {
 		/* The supervisor is gone: nobody would clean up after us. */
 		kill(-1, SIGKILL);
 		_exit(1);
 	}
-	close(sock);
 
 	pfd[0] = (struct pollfd){ .fd = out[0], .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = errp[0], .events = POLLIN };
 	pfd[2] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = sock, .events = POLLIN };
 
-	/* Until the script has ended and both pipes are at EOF. */
-	while (!done || pfd[0].fd >= 0 || pfd[1].fd >= 0) {
-		if (poll(pfd, 3, -1) < 0) {
+	/* Until the script has ended and both pipes are at EOF; with
+	 * --keep-alive until the supervisor kills us. */
+	while (cfg->keep_alive || !done || pfd[0].fd >= 0 || pfd[1].fd >= 0) {
+		int timeout = -1;
+		size_t n = 4 + execsrv_poll_fill(&srv, pfd + 4, &timeout);
+
+		if (poll(pfd, n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		/* Before reaping below: it relies on the slots it filled. */
+		execsrv_poll_handle(&srv, pfd + 4);
+		if (srv.stop_requested) {
+			srv.stop_requested = 0;
+			channel_send(sock, CHANNEL_STOP, NULL, -1);
 		}
 		for (int i = 0; i < 2; i++) {
 			if (pfd[i].fd >= 0 && pfd[i].revents && !pump(pfd[i].fd, &streams[i])) {
@@ -228,6 +273,8 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock)
 				pfd[i].fd = -1;
 			}
 		}
+		if (pfd[3].revents)
+			supervisor_message(sock, script, done);
 		if (pfd[2].revents) {
 			struct signalfd_siginfo si;
 
@@ -245,20 +292,33 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock)
 				if (p == script) {
 					status = st;
 					done = 1;
+				} else {
+					execsrv_reaped(&srv, p, st);
 				}
 			}
 		}
 		if (done && !killed) {
 			/* The script is gone. Take what is already in the
-			 * pipes, then kill what it left behind: their ends of
-			 * the pipes close as they die, and we read to EOF. */
+			 * pipes. */
 			for (int i = 0; i < 2; i++)
 				if (pfd[i].fd >= 0 && !pump(pfd[i].fd, &streams[i])) {
 					close(pfd[i].fd);
 					pfd[i].fd = -1;
 				}
-			kill(-1, SIGKILL);
 			killed = 1;
+			srv.script_done = 1;
+			srv.script_exit = init_exit_code(status);
+			if (cfg->keep_alive) {
+				/* A machine now: what the script started keeps
+				 * running; the supervisor reports script-exit. */
+				char code[16];
+				snprintf(code, sizeof(code), "%d", srv.script_exit);
+				channel_send(sock, CHANNEL_SCRIPT_EXIT, code, -1);
+			} else {
+				/* Kill what it left behind: their ends of the
+				 * pipes close as they die, and we read to EOF. */
+				kill(-1, SIGKILL);
+			}
 		}
 	}
 	for (int i = 0; i < 2; i++)

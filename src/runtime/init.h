@@ -27,10 +27,12 @@ int init_exit_code(int wstatus);
 
 /* Run as pid 1 inside the finished sandbox (after pivot_root, privileges
  * dropped, filter loaded). log_fd is the job log, sock the set-up channel
- * (gets CHANNEL_READY once the script runs, or CHANNEL_ERROR). The signal
- * mask must block SIGCHLD, SIGTERM, SIGINT and SIGHUP. Never returns:
- * exits with the script's exit code. */
+ * (gets CHANNEL_READY once the script runs, or CHANNEL_ERROR; later
+ * CHANNEL_SCRIPT_EXIT and CHANNEL_STOP), control_fd the listening exec
+ * socket or -1 (execsrv.h). The signal mask must block SIGCHLD, SIGTERM,
+ * SIGINT and SIGHUP. Never returns: exits with the script's exit code,
+ * or with cfg->keep_alive runs until the supervisor kills it. */
 __attribute__((noreturn))
-void init_main(const struct runtime_config *cfg, int log_fd, int sock);
+void init_main(const struct runtime_config *cfg, int log_fd, int sock, int control_fd);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "runtime/args.h"
+#include "runtime/control.h"
 #include "runtime/sandbox.h"
 #include "runtime/status.h"
 #include "common/banned.h"
@@ -18,6 +19,9 @@ int main(int argc, char **argv)
 	struct mags_err err = { 0 };
 	int r;
 
+	if (argc >= 2 && (!strcmp(argv[1], "exec") || !strcmp(argv[1], "status") ||
+			  !strcmp(argv[1], "stop")))
+		return control_client_main(argc, argv);
 	status_open();
 	r = args_parse(argc, argv, &cfg, &err);
 	if (r == 1) {

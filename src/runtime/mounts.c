@@ -65,7 +65,8 @@ struct mags_mount_attr {
 	uint64_t userns_fd;
 };
 
-int mounts_idmapped_tree(const char *dir, pid_t userns_pid, struct mags_err *err)
+int mounts_idmapped_tree(const char *dir, pid_t userns_pid, int writable,
+			 struct mags_err *err)
 {
 	char path[64];
 	_cleanup_close_ int userns = -1;
@@ -80,7 +81,8 @@ int mounts_idmapped_tree(const char *dir, pid_t userns_pid, struct mags_err *err
 			    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (tree < 0)
 		return err_sys(err, errno, "open_tree '%s'", dir);
-	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV;
+	attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NODEV |
+			(writable ? 0 : MOUNT_ATTR_RDONLY);
 	attr.userns_fd = (uint64_t)userns;
 	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE,
 		    &attr, sizeof(attr)) < 0) {
@@ -121,31 +123,82 @@ int mounts_scratch(const char *run_dir, unsigned size_mb, struct mags_err *err)
 	return fd;
 }
 
-int mounts_rootfs(int tree_fd, struct mags_err *err)
+static int attach(int fd, const char *name, mode_t mode, struct mags_err *err)
 {
+	int r = mkdir_at(AT_FDCWD, name, mode, err);
+
+	if (r < 0)
+		return r;
+	if (syscall(SYS_move_mount, fd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+		return err_sys(err, errno, "attach '%s'", name);
+	return 0;
+}
+
+int mounts_rootfs(struct mounts_layers *l, struct mags_err *err)
+{
+	char opts[512], name[16];
+	size_t off = 0;
 	int r;
 
 	/* Relative paths from the scratch dir: the overlay option string
 	 * cannot quote ',' or ':' that an absolute run_dir might hold. */
-	if ((r = mkdir_at(AT_FDCWD, "lower", 0755, err)) < 0 ||
-	    (r = mkdir_at(AT_FDCWD, "upper", 0755, err)) < 0 ||
-	    (r = mkdir_at(AT_FDCWD, "work", 0700, err)) < 0 ||
-	    (r = mkdir_at(AT_FDCWD, "root", 0755, err)) < 0)
+	if ((r = mkdir_at(AT_FDCWD, "root", 0755, err)) < 0)
 		goto out;
-	if (syscall(SYS_move_mount, tree_fd, "", AT_FDCWD, "lower",
-		    MOVE_MOUNT_F_EMPTY_PATH) < 0) {
-		r = err_sys(err, errno, "attach the image");
+	if ((r = attach(l->image, "lower", 0755, err)) < 0) {
+		err_wrap(err, "image");
 		goto out;
 	}
-	if (mount("overlay", "root", "overlay", MS_NODEV,
-		  "lowerdir=lower,upperdir=upper,workdir=work,userxattr") < 0) {
+	off += (size_t)snprintf(opts + off, sizeof(opts) - off, "lowerdir=");
+	for (unsigned i = 0; i < l->n_lower; i++) {
+		snprintf(name, sizeof(name), "l%u", i);
+		if ((r = attach(l->lower[i], name, 0755, err)) < 0) {
+			err_wrap(err, "lower layer %u", i);
+			goto out;
+		}
+		off += (size_t)snprintf(opts + off, sizeof(opts) - off, "%s:", name);
+	}
+	off += (size_t)snprintf(opts + off, sizeof(opts) - off, "lower,");
+	if (l->upper >= 0) {
+		/* The workspace: its upper/ and work/ on one (idmapped) mount,
+		 * as overlayfs requires. */
+		if ((r = attach(l->upper, "ws", 0755, err)) < 0) {
+			err_wrap(err, "upper layer");
+			goto out;
+		}
+		off += (size_t)snprintf(opts + off, sizeof(opts) - off,
+					"upperdir=ws/upper,workdir=ws/work,userxattr");
+	} else {
+		if ((r = mkdir_at(AT_FDCWD, "upper", 0755, err)) < 0 ||
+		    (r = mkdir_at(AT_FDCWD, "work", 0700, err)) < 0)
+			goto out;
+		off += (size_t)snprintf(opts + off, sizeof(opts) - off,
+					"upperdir=upper,workdir=work,userxattr");
+	}
+	if (off >= sizeof(opts) - 1) {
+		r = err_set(err, MAGS_E_INTERNAL, E2BIG, "overlay options too long");
+		goto out;
+	}
+	if (mount("overlay", "root", "overlay", MS_NODEV, opts) < 0) {
 		r = err_sys(err, errno, "mount overlay");
 		goto out;
 	}
 	r = 0;
 out:
-	close(tree_fd);
+	mounts_layers_release(l);
 	return r;
+}
+
+void mounts_layers_release(struct mounts_layers *l)
+{
+	if (l->image >= 0)
+		close(l->image);
+	for (unsigned i = 0; i < l->n_lower; i++)
+		if (l->lower[i] >= 0)
+			close(l->lower[i]);
+	if (l->upper >= 0)
+		close(l->upper);
+	l->image = l->upper = -1;
+	l->n_lower = 0;
 }
 
 /* The image may lack a mount point: create it (in the overlay upper). */

@@ -13,11 +13,25 @@
 #include <sys/types.h>
 
 #include "common/err.h"
+#include "runtime/args.h"
 
-/* Supervisor: a detached, recursive, read-only clone of dir whose ids are
+/* Supervisor: a detached, recursive, nodev clone of dir whose ids are
  * shifted through the user namespace of userns_pid (on-disk 0 appears as
- * 0 inside that namespace). Returns the mount fd (O_CLOEXEC) or -errno. */
-int mounts_idmapped_tree(const char *dir, pid_t userns_pid, struct mags_err *err);
+ * 0 inside that namespace), read-only unless writable. Returns the mount
+ * fd (O_CLOEXEC) or -errno. */
+int mounts_idmapped_tree(const char *dir, pid_t userns_pid, int writable,
+			 struct mags_err *err);
+
+/* The overlay's layers as detached (idmapped) mount fds, -1 = absent. */
+struct mounts_layers {
+	int image;                       /* bottom, read-only */
+	int lower[RUNTIME_LOWER_MAX];    /* read-only snapshots, topmost first */
+	unsigned n_lower;
+	int upper;                       /* dir with upper/ and work/, or -1: tmpfs */
+};
+
+/* Close every fd in l (safe on a partly filled struct). */
+void mounts_layers_release(struct mounts_layers *l);
 
 /* Make every mount private so nothing we mount reaches the host. */
 int mounts_make_private(struct mags_err *err);
@@ -30,9 +44,12 @@ int mounts_make_private(struct mags_err *err);
  * budget: a full disk says ENOSPC instead of summoning the OOM killer). */
 int mounts_scratch(const char *run_dir, unsigned size_mb, struct mags_err *err);
 
-/* In the scratch dir (the cwd): attach tree_fd as "lower", make "upper"
- * and "work", mount the overlay on "root". Closes tree_fd. */
-int mounts_rootfs(int tree_fd, struct mags_err *err);
+/* In the scratch dir (the cwd): attach the image as "lower", the snapshot
+ * layers as "l0", "l1", ... and the workspace (if any) as "ws"; mount the
+ * overlay lowerdir=l0:l1:...:lower with upperdir/workdir ws/upper and
+ * ws/work, or "upper" and "work" on the scratch tmpfs, on "root".
+ * Releases l's fds. */
+int mounts_rootfs(struct mounts_layers *l, struct mags_err *err);
 
 /* /proc, /dev, /sys, /tmp, /root, /uploads inside root (a path on the
  * host side, before pivot_root), with masks and read-only paths. */

@@ -5,21 +5,25 @@
  *
  *   supervisor S (host root, stays outside)   sandbox P (pid 1 inside)
  *   ---------------------------------------   --------------------------
+ *   A0 state file, layer checks
  *   A1 cgroup with limits
- *   A2 run dir, job log fd (P inherits it;
- *      a pool would send it with GO)
+ *   A2 run dir, job log fd, control socket
+ *      (P inherits both; a pool would
+ *      send them with GO)
  *   A3 clone P into new user, mount, pid,  ->  A4 close inherited fds,
  *      uts, ipc and net namespaces                mounts private, lo up
  *   A5 write P's uid/gid maps
  *   A6 move P into the cgroup
- *   B1 idmapped read-only image mount      ->  B2 cgroup namespace
- *      sent to P with GO                       B3 tmpfs scratch, become root
- *                                              B4 overlay root, /proc, /dev,
- *                                                 /sys, hostname, pivot_root
+ *   B1 idmapped layers (snapshots, the     ->  B2 cgroup namespace
+ *      workspace), uploads' fds, then the      B3 tmpfs scratch, become root
+ *      idmapped read-only image with GO        B4 overlay root, /proc, /dev,
+ *                                                 /sys, hostname, pivot_root,
+ *                                                 uploads
  *                                              B5 stdio, drop capabilities,
  *                                                 no_new_privs, seccomp
  *   C1 "started <pid>"                     <-  B6 fork the script, READY,
- *   C2 wait: exit / timeout / SIGTERM             and be its init (init.c)
+ *   C2 wait: exit / timeout / SIGTERM /           and be its init (init.c),
+ *      stop request / script-exit                 serving execs (execsrv.c)
  *   C3 OOM and timeout records, teardown, report
  *
  * The A steps do not depend on the job: a future warm pool can run them
@@ -37,6 +41,10 @@
  * was made is undone (P is SIGKILLed: its namespaces and mounts vanish
  * with it; the cgroup and run dir are removed), and the runtime exits 1.
  * Nothing waits without a bound: P's set-up has SETUP_TIMEOUT_MS.
+ *
+ * S outlives magsd: it has no parent-death signal, ignores SIGPIPE and
+ * fd 3 errors, and keeps --state-file current, so a restarted magsd can
+ * find it; P dies with S (PR_SET_PDEATHSIG), never with magsd.
  */
 #include "runtime/sandbox.h"
 
@@ -46,6 +54,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -59,6 +68,8 @@
 #include "runtime/caps.h"
 #include "runtime/cgroup.h"
 #include "runtime/channel.h"
+#include "runtime/control.h"
+#include "runtime/copyin.h"
 #include "runtime/init.h"
 #include "runtime/logwriter.h"
 #include "runtime/mounts.h"
@@ -89,18 +100,72 @@ static void child_fail(int sock, struct mags_err *err)
 
 /* The sandbox's first process. Entered right after clone in all new
  * namespaces but the cgroup one; never returns. */
+/* P: what the supervisor sends before and with GO. */
+struct handover {
+	struct mounts_layers layers;
+	int file[RUNTIME_COPYIN_MAX];
+	char *file_path[RUNTIME_COPYIN_MAX];
+	unsigned n_file;
+};
+
+/* Receive layers and files until GO. 1 on GO, 0 if the supervisor gave
+ * up (it reports why), -1 on a protocol error. */
+static int receive_handover(int sock, struct handover *h)
+{
+	h->layers.image = h->layers.upper = -1;
+	for (;;) {
+		char kind = 0, msg[CHANNEL_MSG_MAX + 1];
+		int fd, r = channel_recv(sock, &kind, msg, sizeof(msg), &fd);
+
+		if (r <= 0)
+			return 0;
+		if (fd < 0)
+			return kind == CHANNEL_GO ? -1 : 0;
+		switch (kind) {
+		case CHANNEL_GO:
+			h->layers.image = fd;
+			return 1;
+		case CHANNEL_LAYER:
+			if (!strcmp(msg, "upper") && h->layers.upper < 0) {
+				h->layers.upper = fd;
+				continue;
+			}
+			if (!strcmp(msg, "lower") && h->layers.n_lower < RUNTIME_LOWER_MAX) {
+				h->layers.lower[h->layers.n_lower++] = fd;
+				continue;
+			}
+			break;
+		case CHANNEL_FILE:
+			if (h->n_file < RUNTIME_COPYIN_MAX &&
+			    args_valid_sandbox_path(msg)) {
+				h->file[h->n_file] = fd;
+				h->file_path[h->n_file++] = xstrdup(msg);
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		close(fd);
+		return -1;
+	}
+}
+
+/* The sandbox's first process. Entered right after clone in all new
+ * namespaces but the cgroup one; never returns. */
 __attribute__((noreturn))
-static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd)
+static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd,
+			  int control_fd)
 {
 	struct mags_err err = { 0 };
-	char kind = 0, msg[8];
-	int tree = -1, scratch, r;
-	const int keep[] = { sock, log_fd };
+	struct handover h = { 0 };
+	int scratch, r;
+	const int keep[] = { sock, log_fd, control_fd };
 
 	/* Nothing of the supervisor's (the status pipe, its signalfd, the
 	 * other end of the channel, whatever magsd left open) may reach
 	 * the sandbox. */
-	if (fd_close_all_except(keep, 2) < 0) {
+	if (fd_close_all_except(keep, 3) < 0) {
 		err_sys(&err, errno, "close inherited fds");
 		child_fail(sock, &err);
 	}
@@ -111,10 +176,15 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	STEP(mounts_make_private(&err), "mounts");
 	STEP(net_loopback_up(&err), "network");
 
-	/* Wait for the supervisor: maps written, cgroup joined, image. */
-	r = channel_recv(sock, &kind, msg, sizeof(msg), &tree);
-	if (r <= 0 || kind != CHANNEL_GO || tree < 0)
+	/* Wait for the supervisor: maps written, cgroup joined, layers
+	 * and files. */
+	r = receive_handover(sock, &h);
+	if (r == 0)
 		_exit(1); /* the supervisor failed and reports it */
+	if (r < 0) {
+		err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: unexpected message");
+		child_fail(sock, &err);
+	}
 
 	/* B2. We are in the job's cgroup now: make it our cgroup root. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
@@ -133,7 +203,8 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	}
 	STEP(userns_become_root(&err), "user namespace");
 	/* Die with the supervisor (set after the uid change, which clears
-	 * it). If it died before, its end of the channel is closed. */
+	 * it). If it died before, its end of the channel is closed. The
+	 * supervisor itself does not die with magsd (see sandbox_run). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	{
 		struct pollfd hup = { .fd = sock, .events = POLLIN };
@@ -151,7 +222,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 
 	/* B4. The root filesystem and the kernel interfaces, then drop
 	 * the host's tree. */
-	STEP(mounts_rootfs(tree, &err), "rootfs");
+	STEP(mounts_rootfs(&h.layers, &err), "rootfs");
 	STEP(mounts_system("root", &err), "mounts");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		err_sys(&err, errno, "sethostname '%s'", cfg->hostname);
@@ -159,6 +230,14 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 		child_fail(sock, &err);
 	}
 	STEP(mounts_pivot("root", &err), "pivot_root");
+
+	/* B4b. Uploads, written as the sandbox's root into its own tree
+	 * (no host path is reachable any more). */
+	for (unsigned i = 0; i < h.n_file; i++) {
+		STEP(copyin_place(h.file[i], h.file_path[i], &err), "copy-in");
+		close(h.file[i]);
+		free(h.file_path[i]);
+	}
 
 	/* B5. Our own stdio is magsd's: point it at the sandbox's
 	 * /dev/null. Then privileges: capabilities first (dropping them
@@ -176,7 +255,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	STEP(seccomp_install(&err), "seccomp");
 
 	/* B6. */
-	init_main(cfg, log_fd, sock);
+	init_main(cfg, log_fd, sock, control_fd);
 }
 
 #undef STEP
@@ -190,8 +269,11 @@ struct supervisor {
 	int log_fd;
 	int sfd;            /* signalfd: SIGCHLD, SIGTERM, SIGINT, SIGHUP */
 	int sock;
+	int control_fd;     /* listening exec socket (--control), P's after clone */
 	int made_run_dir;
+	int made_control;
 	pid_t pid;          /* the sandbox's pid 1, host pid */
+	struct logwriter lw; /* system records into the job log */
 	int reaped;
 	int wstatus;
 };
@@ -228,6 +310,10 @@ static void teardown(struct supervisor *s)
 	 * lived in the sandbox's mount namespace, gone with it. */
 	if (s->made_run_dir)
 		rm_rf(s->cfg->run_dir);
+	if (s->control_fd >= 0)
+		close(s->control_fd);
+	if (s->made_control)
+		unlink(s->cfg->control);
 	if (s->sock >= 0)
 		close(s->sock);
 	if (s->log_fd >= 0)
@@ -288,12 +374,18 @@ static int wait_ready(struct supervisor *s, struct mags_err *err)
 
 enum outcome { OUT_EXIT, OUT_TIMEOUT, OUT_STOPPED };
 
-/* C2: until P exits, the timeout passes, or magsd says stop. */
+/* C2: until P exits, the timeout passes, or magsd says stop (SIGTERM, or a
+ * "stop" request that init relays). With --keep-alive the timeout bounds
+ * the script only, and P runs on after it. */
 static enum outcome supervise(struct supervisor *s)
 {
-	int64_t deadline = s->cfg->timeout_sec ?
-		time_mono_ms() + (int64_t)s->cfg->timeout_sec * 1000 : 0;
-	struct pollfd pfd = { .fd = s->sfd, .events = POLLIN };
+	const struct runtime_config *cfg = s->cfg;
+	int64_t deadline = cfg->timeout_sec ?
+		time_mono_ms() + (int64_t)cfg->timeout_sec * 1000 : 0;
+	struct pollfd pfd[2] = {
+		{ .fd = s->sfd, .events = POLLIN },
+		{ .fd = s->sock, .events = POLLIN },
+	};
 
 	for (;;) {
 		int timeout = -1;
@@ -305,18 +397,46 @@ static enum outcome supervise(struct supervisor *s)
 		if (deadline) {
 			int64_t left = deadline - time_mono_ms();
 			if (left <= 0) {
-				kill_and_reap(s);
-				return OUT_TIMEOUT;
+				if (!cfg->keep_alive) {
+					kill_and_reap(s);
+					return OUT_TIMEOUT;
+				}
+				/* The script's time is up, the machine's is not. */
+				logwriter_system(&s->lw, "script timed out after %u seconds",
+						 cfg->timeout_sec);
+				status_send("script-timeout");
+				channel_send(s->sock, CHANNEL_KILL_SCRIPT, NULL, -1);
+				deadline = 0;
+				continue;
 			}
 			timeout = left > 1000000 ? 1000000 : (int)left;
 		}
-		if (poll(&pfd, 1, timeout) > 0) {
+		if (poll(pfd, 2, timeout) <= 0)
+			continue;
+		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
 			while (read(s->sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo != SIGCHLD) {
 					kill_and_reap(s);
 					return OUT_STOPPED;
 				}
+			}
+		}
+		if (pfd[1].revents) {
+			char kind = 0, msg[CHANNEL_MSG_MAX + 1];
+			int fd, r = channel_recv(s->sock, &kind, msg, sizeof(msg), &fd);
+
+			if (fd >= 0)
+				close(fd);
+			if (r <= 0) {
+				/* P is exiting: SIGCHLD follows. */
+				pfd[1].fd = -1;
+			} else if (kind == CHANNEL_STOP) {
+				kill_and_reap(s);
+				return OUT_STOPPED;
+			} else if (kind == CHANNEL_SCRIPT_EXIT && cfg->keep_alive) {
+				deadline = 0;
+				status_send("script-exit %d", atoi(msg));
 			}
 		}
 	}
@@ -343,17 +463,102 @@ static int load_script(struct runtime_config *cfg, struct mags_err *err)
 	return 0;
 }
 
+static int need_dir(const char *path, const char *what, struct mags_err *err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return err_sys(err, errno, "%s '%s'", what, path);
+	if (!S_ISDIR(st.st_mode))
+		return err_sys(err, ENOTDIR, "%s '%s'", what, path);
+	return 0;
+}
+
+/* The layers exist and are directories (not symlinks: overlayfs would
+ * follow them). A workspace without upper/ or work/ yet gets them, owned
+ * by host root, which is the sandbox's root on disk. */
+static int check_layers(const struct runtime_config *cfg, struct mags_err *err)
+{
+	for (unsigned i = 0; i < cfg->n_lower; i++)
+		if (need_dir(cfg->lower[i], "lower layer", err) < 0)
+			return -1;
+	if (cfg->upper) {
+		static const struct { const char *name; mode_t mode; } sub[] = {
+			{ "upper", 0755 }, { "work", 0700 },
+		};
+		if (need_dir(cfg->upper, "upper layer", err) < 0)
+			return -1;
+		for (size_t i = 0; i < 2; i++) {
+			_cleanup_free_ char *p = xasprintf("%s/%s", cfg->upper, sub[i].name);
+			if (mkdir(p, sub[i].mode) < 0 && errno != EEXIST)
+				return err_sys(err, errno, "mkdir '%s'", p), err_wrap(err, "upper layer"), -1;
+			if (need_dir(p, "upper layer", err) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* B1: the idmapped layers (snapshots topmost first, then the workspace),
+ * the uploads, then GO with the image. 0 or -1 with err set. */
+static int send_one(struct supervisor *s, char kind, const char *msg, int fd,
+		    struct mags_err *err)
+{
+	int r = channel_send(s->sock, kind, msg, fd);
+
+	close(fd);
+	if (r < 0) {
+		/* P died early: its own message, if any, is in the socket. */
+		if (wait_ready(s, err) >= 0)
+			err_set(err, MAGS_E_INTERNAL, -r, "sandbox: init exited during set-up");
+		return -1;
+	}
+	return 0;
+}
+
+static int send_handover(struct supervisor *s, struct mags_err *err)
+{
+	const struct runtime_config *cfg = s->cfg;
+	int fd;
+
+	for (unsigned i = 0; i < cfg->n_lower; i++) {
+		fd = mounts_idmapped_tree(cfg->lower[i], s->pid, 0, err);
+		if (fd < 0)
+			return err_wrap(err, "lower layer"), -1;
+		if (send_one(s, CHANNEL_LAYER, "lower", fd, err) < 0)
+			return -1;
+	}
+	if (cfg->upper) {
+		fd = mounts_idmapped_tree(cfg->upper, s->pid, 1, err);
+		if (fd < 0)
+			return err_wrap(err, "upper layer"), -1;
+		if (send_one(s, CHANNEL_LAYER, "upper", fd, err) < 0)
+			return -1;
+	}
+	for (unsigned i = 0; i < cfg->n_copyin; i++) {
+		fd = copyin_open(cfg->copyin[i].host, cfg->copyin[i].host_len, err);
+		if (fd < 0)
+			return err_wrap(err, "copy-in"), -1;
+		if (send_one(s, CHANNEL_FILE, cfg->copyin[i].path, fd, err) < 0)
+			return -1;
+	}
+	fd = mounts_idmapped_tree(cfg->rootfs, s->pid, 0, err);
+	if (fd < 0)
+		return err_wrap(err, "rootfs"), -1;
+	return send_one(s, CHANNEL_GO, NULL, fd, err);
+}
+
 int sandbox_run(const struct runtime_config *cfg_in)
 {
 	struct runtime_config job = *cfg_in;
 	const struct runtime_config *cfg = &job;
-	struct supervisor s = { .cfg = &job, .log_fd = -1, .sfd = -1, .sock = -1 };
+	struct supervisor s = { .cfg = &job, .log_fd = -1, .sfd = -1, .sock = -1,
+				 .control_fd = -1 };
 	struct mags_err err = { 0 };
 	struct cgroup_limits lim;
-	struct logwriter lw;
 	struct stat st;
 	sigset_t mask;
-	int sv[2], tree, r;
+	int sv[2], r;
 	enum outcome out;
 
 	/* Signals arrive through a signalfd; P inherits the mask and keeps
@@ -382,6 +587,13 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return fail(&s, &err);
 	}
 
+	if (cfg->state_file && status_state_open(cfg->state_file, &err) < 0) {
+		err_wrap(&err, "state file");
+		return fail(&s, &err);
+	}
+	if (check_layers(cfg, &err) < 0)
+		return fail(&s, &err);
+
 	/* A1. */
 	cgroup_limits_compute(&lim, cfg->memory_mb, cfg->cpu_milli, cfg->pids);
 	if (cgroup_create(&s.cg, cfg->id, &lim, &err) < 0) {
@@ -409,6 +621,17 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return fail(&s, &err);
 	}
 
+	/* The control socket exists before the sandbox, so magsd may connect
+	 * as soon as it reads "started"; P inherits it through clone. */
+	if (cfg->control) {
+		s.control_fd = control_listen(cfg->control, &err);
+		if (s.control_fd < 0) {
+			err_wrap(&err, "control socket");
+			return fail(&s, &err);
+		}
+		s.made_control = 1;
+	}
+
 	/* A3. */
 	if ((r = channel_pair(sv)) < 0) {
 		err_sys(&err, -r, "socketpair");
@@ -423,9 +646,13 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return fail(&s, &err);
 	}
 	if (s.pid == 0)
-		sandbox_child(cfg, sv[1], s.log_fd);
+		sandbox_child(cfg, sv[1], s.log_fd, s.control_fd);
 	close(sv[1]);
 	s.sock = sv[0];
+	if (s.control_fd >= 0) {
+		close(s.control_fd); /* init's now */
+		s.control_fd = -1;
+	}
 
 	/* A5, A6. */
 	if (userns_write_maps(s.pid, cfg->uid_base, RUNTIME_ID_RANGE, &err) < 0) {
@@ -438,19 +665,8 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	}
 
 	/* B1. */
-	tree = mounts_idmapped_tree(cfg->rootfs, s.pid, &err);
-	if (tree < 0) {
-		err_wrap(&err, "rootfs");
+	if (send_handover(&s, &err) < 0)
 		return fail(&s, &err);
-	}
-	r = channel_send(s.sock, CHANNEL_GO, NULL, tree);
-	close(tree);
-	if (r < 0) {
-		/* P died early: its own message, if any, is in the socket. */
-		if (wait_ready(&s, &err) >= 0)
-			err_set(&err, MAGS_E_INTERNAL, -r, "sandbox: init exited during set-up");
-		return fail(&s, &err);
-	}
 
 	r = wait_ready(&s, &err);
 	if (r < 0)
@@ -465,14 +681,14 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	status_send("started %d", (int)s.pid);
 
 	/* C2. */
+	logwriter_init(&s.lw, s.log_fd, UINT64_MAX);
 	out = supervise(&s);
 
 	/* C3. The log gets the why before magsd hears the end. */
-	logwriter_init(&lw, s.log_fd, UINT64_MAX);
 	if (cgroup_oom_kills(&s.cg) > 0)
-		logwriter_system(&lw, "killed: out of memory (limit %u MiB)", cfg->memory_mb);
+		logwriter_system(&s.lw, "killed: out of memory (limit %u MiB)", cfg->memory_mb);
 	if (out == OUT_TIMEOUT)
-		logwriter_system(&lw, "job timed out after %u seconds", cfg->timeout_sec);
+		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
 	teardown(&s);
 	switch (out) {
 	case OUT_TIMEOUT:

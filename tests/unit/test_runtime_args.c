@@ -175,6 +175,132 @@ static void env_is_bounded(void **state)
 	assert_non_null(strstr(err.msg, "too many --env"));
 }
 
+static void workspace_layers_and_uploads(void **state)
+{
+	char *argv[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+			 "--run-dir", "/r", "--upper", "/ws/mnt", "--lower", "/snap/a",
+			 "--lower=/snap/b", "--copy-in", "/up/f1:/root/data.csv",
+			 "--copy-in=/up/f1:/uploads/data.csv", "--", "x" };
+	struct runtime_config c;
+	struct mags_err err = { 0 };
+
+	assert_int_equal(args_parse(ARGC(argv), argv, &c, &err), 0);
+	assert_string_equal(c.upper, "/ws/mnt");
+	assert_int_equal(c.n_lower, 2);
+	assert_string_equal(c.lower[0], "/snap/a");   /* topmost first */
+	assert_string_equal(c.lower[1], "/snap/b");
+	assert_int_equal(c.n_copyin, 2);
+	assert_int_equal(c.copyin[0].host_len, strlen("/up/f1"));
+	assert_memory_equal(c.copyin[0].host, "/up/f1", 6);
+	assert_string_equal(c.copyin[0].path, "/root/data.csv");
+	assert_string_equal(c.copyin[1].path, "/uploads/data.csv");
+	assert_false(c.keep_alive);
+	assert_null(c.control);
+}
+
+static void long_lived_options(void **state)
+{
+	char *argv[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+			 "--run-dir", "/r", "--keep-alive", "--control", "/run/j/ctl",
+			 "--state-file=/run/j/state", "--", "x" };
+	char *bad[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+			"--run-dir", "/r", "--keep-alive=1", "--", "x" };
+	struct runtime_config c;
+	struct mags_err err = { 0 };
+
+	assert_int_equal(args_parse(ARGC(argv), argv, &c, &err), 0);
+	assert_true(c.keep_alive);
+	assert_string_equal(c.control, "/run/j/ctl");
+	assert_string_equal(c.state_file, "/run/j/state");
+	assert_true(args_parse(ARGC(bad), bad, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "takes no value"));
+}
+
+static void sandbox_paths(void **state)
+{
+	static const char *const ok[] = {
+		"/root/data.csv", "/uploads/x", "/a", "/opt/my tool/v", "/devices/x",
+		"/procfs", "/root/..x", "/root/.hidden",
+	};
+	static const char *const bad[] = {
+		"", "/", "root/x", "/root/", "/root//x", "/root/./x", "/root/../etc/x",
+		"/..", "/proc", "/proc/self/mem", "/sys/x", "/dev/shm/x", "/dev",
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (!args_valid_sandbox_path(ok[i]))
+			fail_msg("'%s' refused", ok[i]);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (args_valid_sandbox_path(bad[i]))
+			fail_msg("'%s' accepted", bad[i]);
+}
+
+static void rejects_bad_layers_and_uploads(void **state)
+{
+	static const struct { const char *args[4]; const char *msg; } cases[] = {
+		{ { "--upper", "ws" }, "invalid --upper 'ws'" },
+		{ { "--lower", "rel/snap" }, "invalid --lower" },
+		{ { "--copy-in", "/f" }, "invalid --copy-in" },
+		{ { "--copy-in", "/f:root/x" }, "invalid --copy-in" },
+		{ { "--copy-in", "f:/root/x" }, "invalid --copy-in" },
+		{ { "--copy-in", ":/root/x" }, "invalid --copy-in" },
+		{ { "--copy-in", "/f:/root/../etc/passwd" }, "invalid --copy-in" },
+		{ { "--copy-in", "/f:/proc/1/mem" }, "invalid --copy-in" },
+		{ { "--control", "/a/very/long/path/that/does/not/fit/into/sun_path/"
+				 "because/it/is/longer/than/one/hundred/and/seven/bytes/"
+				 "which/is/the/limit/of/a/unix/socket/path/x" },
+		  "longer than 107" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[16] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i",
+				   "--log", "/l", "--run-dir", "/r" };
+		int argc = 10;
+		struct runtime_config c;
+		struct mags_err err = { 0 };
+
+		for (int k = 0; k < 4 && cases[i].args[k]; k++)
+			argv[argc++] = (char *)cases[i].args[k];
+		argv[argc++] = "--";
+		argv[argc++] = "x";
+		assert_true(args_parse(argc, argv, &c, &err) < 0);
+		if (!strstr(err.msg, cases[i].msg))
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, cases[i].msg);
+	}
+}
+
+static void layers_and_uploads_are_bounded(void **state)
+{
+	char *argv[2 + 8 + 2 * (RUNTIME_COPYIN_MAX + 1) + 2];
+	int argc = 0;
+	struct runtime_config c;
+	struct mags_err err = { 0 };
+	char *lo[2 + 8 + 2 * (RUNTIME_LOWER_MAX + 1) + 2];
+	int loc = 0;
+
+	argv[argc++] = "mags-runtime";
+	argv[argc++] = "run";
+	for (int i = 0; i <= RUNTIME_COPYIN_MAX; i++) {
+		argv[argc++] = "--copy-in";
+		argv[argc++] = "/f:/root/f";
+	}
+	argv[argc++] = "--";
+	argv[argc++] = "x";
+	assert_true(args_parse(argc, argv, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "too many --copy-in"));
+
+	lo[loc++] = "mags-runtime";
+	lo[loc++] = "run";
+	for (int i = 0; i <= RUNTIME_LOWER_MAX; i++) {
+		lo[loc++] = "--lower";
+		lo[loc++] = "/snap";
+	}
+	lo[loc++] = "--";
+	lo[loc++] = "x";
+	assert_true(args_parse(loc, lo, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "too many --lower"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +312,11 @@ int main(void)
 		cmocka_unit_test(rejects_bad_input_with_a_message),
 		cmocka_unit_test(rejects_other_commands_and_extra_script_words),
 		cmocka_unit_test(env_is_bounded),
+		cmocka_unit_test(workspace_layers_and_uploads),
+		cmocka_unit_test(long_lived_options),
+		cmocka_unit_test(sandbox_paths),
+		cmocka_unit_test(rejects_bad_layers_and_uploads),
+		cmocka_unit_test(layers_and_uploads_are_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,581 @@
+/*
+ * execsrv.c - exec requests served by init (see execsrv.h).
+ *
+ * Why init and not a helper that enters the namespaces (nsenter-style):
+ * a child of init is already in every namespace, the cgroup, and under
+ * the capability set, no_new_privs and seccomp filter of the sandbox, so
+ * an exec costs one fork+exec and cannot end up more privileged than the
+ * script. init is pid 1, so it also reaps whatever the exec leaves.
+ *
+ * A connection goes READ (collect the 'Q' frame) -> RUN (an exec: stream
+ * its pipes) -> FLUSH (write what is queued, then close). Everything is
+ * non-blocking; output is read from the pipes only while less than
+ * OUT_HIGH bytes wait for a slow client, so a client that does not read
+ * stalls its own exec (the pipe fills up) and nothing else.
+ */
+#include "runtime/execsrv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/execproto.h"
+#include "common/util.h"
+#include "runtime/init.h"
+#include "common/banned.h"
+
+#define OUT_HIGH (256 * 1024)
+#define ARG_COMMAND_MAX (100 * 1024) /* longer commands go through a memfd */
+
+enum conn_state { CONN_READ, CONN_RUN, CONN_FLUSH };
+
+struct buf {
+	char *data;
+	size_t len, off, cap;
+};
+
+struct exec_conn {
+	enum conn_state state;
+	int fd;                 /* the client; -1 once it hung up */
+	int rd_closed;          /* the client shut down its sending side */
+	struct buf in, out;
+	int64_t deadline;       /* READ: request deadline; RUN: exec timeout (0 none) */
+	int pipe[2];            /* stdout, stderr read ends, -1 when closed */
+	pid_t pid;              /* the exec (its process group), 0 after reaping */
+	int timed_out;
+	/* Slots in the last poll array (SIZE_MAX = not polled). */
+	size_t idx_fd, idx_pipe[2];
+};
+
+static void buf_reserve(struct buf *b, size_t more)
+{
+	if (b->off && b->off == b->len)
+		b->off = b->len = 0;
+	if (b->len + more <= b->cap)
+		return;
+	if (b->off) {
+		memmove(b->data, b->data + b->off, b->len - b->off);
+		b->len -= b->off;
+		b->off = 0;
+		if (b->len + more <= b->cap)
+			return;
+	}
+	b->cap = (b->len + more) * 2;
+	b->data = xrealloc(b->data, b->cap);
+}
+
+static size_t buf_pending(const struct buf *b)
+{
+	return b->len - b->off;
+}
+
+static void queue_frame(struct exec_conn *c, char type, const void *p, size_t n)
+{
+	buf_reserve(&c->out, EXECPROTO_HDR + n);
+	execproto_header((unsigned char *)c->out.data + c->out.len, type, (uint32_t)n);
+	if (n)
+		memcpy(c->out.data + c->out.len + EXECPROTO_HDR, p, n);
+	c->out.len += EXECPROTO_HDR + n;
+}
+
+static void queue_error(struct exec_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void queue_error(struct exec_conn *c, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	queue_frame(c, EXECPROTO_ERROR, msg, (size_t)n);
+	c->state = CONN_FLUSH;
+}
+
+void execsrv_init(struct execsrv *s, int listen_fd, char **base_env, int keep_alive)
+{
+	memset(s, 0, sizeof(*s));
+	s->listen_fd = listen_fd;
+	s->base_env = base_env;
+	s->keep_alive = keep_alive;
+	s->script_exit = -1;
+	if (listen_fd >= 0)
+		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+}
+
+static void conn_free(struct execsrv *s, size_t i)
+{
+	struct exec_conn *c = s->conn[i];
+
+	if (c->fd >= 0)
+		close(c->fd);
+	for (int k = 0; k < 2; k++)
+		if (c->pipe[k] >= 0)
+			close(c->pipe[k]);
+	free(c->in.data);
+	free(c->out.data);
+	free(c);
+	s->conn[i] = s->conn[--s->n_conn];
+}
+
+/* The client is gone: nobody wants the output. The exec dies with it
+ * (like an ssh session); the conn lives until the exec is reaped. */
+static void conn_hangup(struct exec_conn *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->out.len = c->out.off = 0;
+	if (c->pid > 0)
+		kill(-c->pid, SIGKILL);
+}
+
+/* ------------------------------------------------------------ spawn -- */
+
+static char **merge_env(char **base, char **extra, size_t n_extra)
+{
+	size_t n = 0, cap;
+	char **env;
+
+	while (base[n])
+		n++;
+	cap = n + n_extra + 1;
+	env = xcalloc(cap, sizeof(char *));
+	memcpy(env, base, n * sizeof(char *));
+	for (size_t i = 0; i < n_extra; i++) {
+		size_t klen = (size_t)(strchr(extra[i], '=') - extra[i]) + 1;
+		size_t k;
+
+		for (k = 0; k < n; k++)
+			if (!strncmp(env[k], extra[i], klen))
+				break;
+		env[k] = extra[i];
+		if (k == n)
+			n++;
+	}
+	env[n] = NULL;
+	return env;
+}
+
+/* In the forked child: become `sh -c command`. */
+__attribute__((noreturn))
+static void exec_child(struct execsrv *s, struct execproto_request *req,
+		       int in_fd, int out_fd, int err_fd)
+{
+	char *argv[] = { "sh", "-c", req->command, NULL };
+	char source[64];
+	size_t len = strlen(req->command);
+	sigset_t none;
+
+	/* Its own session and process group: the timeout and a hang-up
+	 * kill the whole group, and it has no controlling terminal. */
+	setsid();
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(out_fd, STDOUT_FILENO) < 0 ||
+	    dup2(err_fd, STDERR_FILENO) < 0)
+		_exit(127);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	umask(022);
+	if (len > ARG_COMMAND_MAX) {
+		/* One execve argument is at most 128 KiB. Not close-on-exec:
+		 * sh opens it as /dev/fd/N. */
+		int fd = memfd_create("mags-exec", 0);
+		if (fd < 0 || write_full(fd, req->command, len) < 0 ||
+		    lseek(fd, 0, SEEK_SET) < 0) {
+			dprintf(STDERR_FILENO, "mags: command file: %s\n", strerror(errno));
+			_exit(127);
+		}
+		snprintf(source, sizeof(source), ". /dev/fd/%d", fd);
+		argv[2] = source;
+	}
+	if (chdir(req->cwd) < 0) {
+		dprintf(STDERR_FILENO, "mags: cwd '%s': %s\n", req->cwd, strerror(errno));
+		_exit(127);
+	}
+	execve("/bin/sh", argv, merge_env(s->base_env, req->env, req->n_env));
+	dprintf(STDERR_FILENO, "mags: exec '/bin/sh': %s\n", strerror(errno));
+	_exit(127);
+}
+
+static void start_exec(struct execsrv *s, struct exec_conn *c,
+		       struct execproto_request *req)
+{
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in = -1;
+
+	if (req->tty) {
+		queue_error(c, "tty is not supported");
+		return;
+	}
+	if (req->stdin_data) {
+		in = memfd_create("mags-stdin", MFD_CLOEXEC);
+		if (in < 0 || write_full(in, req->stdin_data, req->stdin_len) < 0 ||
+		    lseek(in, 0, SEEK_SET) < 0)
+			goto fail;
+	} else {
+		in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (in < 0)
+			goto fail;
+	}
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
+		goto fail;
+	c->pid = fork();
+	if (c->pid < 0) {
+		c->pid = 0;
+		goto fail;
+	}
+	if (c->pid == 0)
+		exec_child(s, req, in, out[1], errp[1]);
+	close(in);
+	close(out[1]);
+	close(errp[1]);
+	c->pipe[0] = out[0];
+	c->pipe[1] = errp[0];
+	fcntl(out[0], F_SETFL, O_NONBLOCK);
+	fcntl(errp[0], F_SETFL, O_NONBLOCK);
+	c->state = CONN_RUN;
+	c->deadline = req->timeout ? time_mono_ms() + (int64_t)req->timeout * 1000 : 0;
+	return;
+fail:
+	queue_error(c, "exec: %s", strerror(errno));
+	if (in >= 0)
+		close(in);
+	for (int k = 0; k < 2; k++) {
+		if (out[k] >= 0)
+			close(out[k]);
+		if (errp[k] >= 0)
+			close(errp[k]);
+	}
+}
+
+static void answer(struct execsrv *s, struct exec_conn *c)
+{
+	struct execproto_request req;
+	struct mags_err err = { 0 };
+	char type;
+	uint32_t len;
+	char reply[256];
+	int n;
+
+	if (execproto_peek(c->in.data, c->in.len, EXECPROTO_REQUEST_MAX, &type, &len) != 1 ||
+	    type != EXECPROTO_REQUEST) {
+		queue_error(c, "expected a request frame");
+		return;
+	}
+	if (execproto_request_parse(c->in.data + EXECPROTO_HDR, len, &req, &err) < 0) {
+		queue_error(c, "bad request: %s", err.msg);
+		execproto_request_release(&req);
+		return;
+	}
+	switch (req.op) {
+	case EXECPROTO_OP_STATUS:
+		if (s->script_done)
+			n = snprintf(reply, sizeof(reply),
+				     "{\"state\":\"running\",\"script\":\"exited\","
+				     "\"script_exit_code\":%d,\"execs\":%zu,\"keep_alive\":%s}",
+				     s->script_exit, s->n_conn - 1, s->keep_alive ? "true" : "false");
+		else
+			n = snprintf(reply, sizeof(reply),
+				     "{\"state\":\"running\",\"script\":\"running\","
+				     "\"script_exit_code\":null,\"execs\":%zu,\"keep_alive\":%s}",
+				     s->n_conn - 1, s->keep_alive ? "true" : "false");
+		queue_frame(c, EXECPROTO_REPLY, reply, (size_t)n);
+		c->state = CONN_FLUSH;
+		break;
+	case EXECPROTO_OP_STOP:
+		n = snprintf(reply, sizeof(reply), "{\"state\":\"stopping\"}");
+		queue_frame(c, EXECPROTO_REPLY, reply, (size_t)n);
+		c->state = CONN_FLUSH;
+		s->stop_requested = 1;
+		break;
+	default:
+		start_exec(s, c, &req);
+		break;
+	}
+	execproto_request_release(&req);
+	/* The request buffer is not needed any more. */
+	free(c->in.data);
+	memset(&c->in, 0, sizeof(c->in));
+}
+
+/* ------------------------------------------------------------- I/O --- */
+
+static void accept_all(struct execsrv *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct exec_conn *c;
+
+		if (fd < 0)
+			return; /* EAGAIN, or a transient error: poll again */
+		if (s->n_conn >= EXECSRV_CONN_MAX) {
+			static const char msg[] = "too many concurrent connections";
+			unsigned char hdr[EXECPROTO_HDR];
+
+			execproto_header(hdr, EXECPROTO_ERROR, sizeof(msg) - 1);
+			send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
+			send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		c = xcalloc(1, sizeof(*c));
+		c->fd = fd;
+		c->state = CONN_READ;
+		c->pipe[0] = c->pipe[1] = -1;
+		c->deadline = time_mono_ms() + EXECSRV_REQUEST_MS;
+		s->conn[s->n_conn++] = c;
+	}
+}
+
+/* READ: collect the request frame. */
+static void read_request(struct execsrv *s, struct exec_conn *c)
+{
+	for (;;) {
+		char type;
+		uint32_t len;
+		int r = execproto_peek(c->in.data, c->in.len, EXECPROTO_REQUEST_MAX, &type, &len);
+		size_t want = r == 1 ? EXECPROTO_HDR + len : EXECPROTO_HDR;
+		ssize_t n;
+
+		if (r < 0) {
+			queue_error(c, r == -E2BIG ? "request larger than %u bytes" :
+				    "not a request frame", EXECPROTO_REQUEST_MAX);
+			return;
+		}
+		if (c->in.len >= want && r == 1) {
+			answer(s, c);
+			return;
+		}
+		buf_reserve(&c->in, want - c->in.len);
+		n = read(c->fd, c->in.data + c->in.len, want - c->in.len);
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || errno != EAGAIN) {
+			/* Gone before asking anything. */
+			close(c->fd);
+			c->fd = -1;
+			c->state = CONN_FLUSH;
+		}
+		return;
+	}
+}
+
+/* Move one pipe's available output into frames. Returns 0 at EOF/error. */
+static int pump(struct exec_conn *c, int k, int drain)
+{
+	for (int reads = 0; reads < 16 || drain; reads++) {
+		ssize_t n;
+
+		buf_reserve(&c->out, EXECPROTO_HDR + EXECPROTO_CHUNK_MAX);
+		n = read(c->pipe[k], c->out.data + c->out.len + EXECPROTO_HDR,
+			 EXECPROTO_CHUNK_MAX);
+		if (n > 0) {
+			if (c->fd < 0)
+				continue; /* nobody to send it to */
+			execproto_header((unsigned char *)c->out.data + c->out.len,
+					 k ? EXECPROTO_STDERR : EXECPROTO_STDOUT, (uint32_t)n);
+			c->out.len += EXECPROTO_HDR + (size_t)n;
+			if (!drain && buf_pending(&c->out) >= OUT_HIGH)
+				return 1;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 1;
+		return 0;
+	}
+	return 1;
+}
+
+static void flush_out(struct exec_conn *c)
+{
+	while (c->fd >= 0 && buf_pending(&c->out)) {
+		ssize_t n = send(c->fd, c->out.data + c->out.off, buf_pending(&c->out),
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->out.off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		conn_hangup(c);
+	}
+}
+
+static void orphan_add(struct execsrv *s, int fd)
+{
+	if (s->n_orphan >= EXECSRV_ORPHAN_MAX) {
+		close(fd); /* its writers get EPIPE from now on */
+		return;
+	}
+	s->orphan[s->n_orphan++] = fd;
+}
+
+size_t execsrv_poll_fill(struct execsrv *s, struct pollfd *pfd, int *timeout_ms)
+{
+	size_t n = 0;
+	int64_t now = time_mono_ms();
+
+	if (s->listen_fd < 0)
+		return 0;
+	s->listen_idx = n;
+	pfd[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+	for (size_t i = 0; i < s->n_conn; i++) {
+		struct exec_conn *c = s->conn[i];
+		short ev = 0;
+
+		c->idx_fd = c->idx_pipe[0] = c->idx_pipe[1] = SIZE_MAX;
+		if (c->fd >= 0) {
+			if (c->state == CONN_READ || (c->state == CONN_RUN && !c->rd_closed))
+				ev |= POLLIN; /* the request; POLLHUP comes anyway */
+			if (buf_pending(&c->out))
+				ev |= POLLOUT;
+			c->idx_fd = n;
+			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+		}
+		for (int k = 0; k < 2; k++) {
+			if (c->pipe[k] < 0 || buf_pending(&c->out) >= OUT_HIGH)
+				continue;
+			c->idx_pipe[k] = n;
+			pfd[n++] = (struct pollfd){ .fd = c->pipe[k], .events = POLLIN };
+		}
+		if (c->deadline && (c->state == CONN_READ || (c->state == CONN_RUN && c->pid > 0))) {
+			int64_t left = c->deadline - now;
+			int ms = left <= 0 ? 0 : left > 1000000 ? 1000000 : (int)left;
+			if (*timeout_ms < 0 || ms < *timeout_ms)
+				*timeout_ms = ms;
+		}
+	}
+	s->orphan_idx = n;
+	for (size_t i = 0; i < s->n_orphan; i++)
+		pfd[n++] = (struct pollfd){ .fd = s->orphan[i], .events = POLLIN };
+	s->n_polled_orphan = s->n_orphan;
+	return n;
+}
+
+void execsrv_poll_handle(struct execsrv *s, struct pollfd *pfd)
+{
+	int64_t now = time_mono_ms();
+
+	if (s->listen_fd < 0)
+		return;
+	/* Orphans first, while their slots still match the poll array
+	 * (removal below swaps from the end, which was already seen). */
+	for (size_t i = s->n_polled_orphan; i-- > 0;) {
+		struct pollfd *p = &pfd[s->orphan_idx + i];
+		char sink[4096];
+
+		if (!p->revents)
+			continue;
+		while (read(p->fd, sink, sizeof(sink)) > 0)
+			;
+		if (p->revents & (POLLHUP | POLLERR)) {
+			ssize_t r = read(p->fd, sink, sizeof(sink));
+			if (r == 0 || (r < 0 && errno != EAGAIN)) {
+				close(s->orphan[i]);
+				s->orphan[i] = s->orphan[--s->n_orphan];
+			}
+		}
+	}
+
+	for (size_t i = s->n_conn; i-- > 0;) {
+		struct exec_conn *c = s->conn[i];
+
+		if (c->idx_fd != SIZE_MAX && pfd[c->idx_fd].revents) {
+			short re = pfd[c->idx_fd].revents;
+			if (c->state == CONN_READ) {
+				read_request(s, c);
+			} else if (c->state == CONN_RUN && (re & (POLLIN | POLLHUP | POLLERR))) {
+				char sink[256];
+				ssize_t r = read(c->fd, sink, sizeof(sink));
+				/* EOF alone is a half-close after the request
+				 * (allowed); POLLHUP is the client gone. */
+				if (re & (POLLHUP | POLLERR))
+					conn_hangup(c);
+				else if (r == 0)
+					c->rd_closed = 1;
+				else if (r < 0 && errno != EAGAIN && errno != EINTR)
+					conn_hangup(c);
+			} else if (re & (POLLHUP | POLLERR)) {
+				conn_hangup(c);
+			}
+		}
+		for (int k = 0; k < 2; k++) {
+			if (c->idx_pipe[k] == SIZE_MAX || !pfd[c->idx_pipe[k]].revents ||
+			    c->pipe[k] < 0)
+				continue;
+			if (!pump(c, k, 0)) {
+				close(c->pipe[k]);
+				c->pipe[k] = -1;
+			}
+		}
+		if (c->state == CONN_READ && now >= c->deadline) {
+			queue_error(c, "no request within %d s", EXECSRV_REQUEST_MS / 1000);
+		} else if (c->state == CONN_RUN && c->pid > 0 && c->deadline &&
+			   now >= c->deadline && !c->timed_out) {
+			kill(-c->pid, SIGKILL);
+			c->timed_out = 1;
+		}
+		flush_out(c);
+		/* Done: nothing left to send (or nobody to send it to) and no
+		 * exec left to reap. */
+		if (c->state == CONN_FLUSH && (c->fd < 0 || !buf_pending(&c->out)) && c->pid <= 0)
+			conn_free(s, i);
+		else if (c->state == CONN_RUN && c->fd < 0 && c->pid <= 0)
+			conn_free(s, i);
+	}
+	accept_all(s);
+}
+
+int execsrv_reaped(struct execsrv *s, pid_t pid, int wstatus)
+{
+	for (size_t i = 0; i < s->n_conn; i++) {
+		struct exec_conn *c = s->conn[i];
+		char *x;
+		size_t len;
+
+		if (c->pid != pid)
+			continue;
+		c->pid = 0;
+		/* Everything the exec itself wrote is in its pipes now. */
+		for (int k = 0; k < 2; k++) {
+			if (c->pipe[k] < 0)
+				continue;
+			if (pump(c, k, 1))
+				orphan_add(s, c->pipe[k]); /* still held by background processes */
+			else
+				close(c->pipe[k]);
+			c->pipe[k] = -1;
+		}
+		x = execproto_exit_encode(init_exit_code(wstatus), c->timed_out, &len);
+		queue_frame(c, EXECPROTO_EXIT, x, len);
+		free(x);
+		c->state = CONN_FLUSH;
+		flush_out(c);
+		if (c->fd < 0 || !buf_pending(&c->out))
+			conn_free(s, i);
+		return 1;
+	}
+	return 0;
+}
