@@ -22,6 +22,8 @@ for p in $PACKAGES; do
 		missing="$missing $p"
 	fi
 done
+# npm ships inside NodeSource's nodejs; Debian's nodejs needs the npm package.
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 if [ -z "$missing" ]; then
 	echo "install-deps: all packages present"
