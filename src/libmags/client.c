@@ -191,7 +191,7 @@ int client_json_result(struct http_resp *resp, int r, json_t **out,
 	if (r < 0)
 		goto out;
 	if (resp->body_len > 0) {
-		j = json_loadb(resp->body, resp->body_len, 0, &jerr);
+		j = json_loadb(resp->body, resp->body_len, JSON_ALLOW_NUL, &jerr);
 		if (!j && resp->status >= 200 && resp->status < 300) {
 			r = err_set(err, MAGS_E_INTERNAL, EPROTO,
 				    "bad JSON from server (HTTP %d): %s",

@@ -96,7 +96,7 @@ static int exec_line(struct exec_stream *s, const char *line, size_t len)
 	if (len == 0)
 		return 0;
 	if (s->rest_len == 0) {
-		j = json_loadb(line, len, 0, NULL);
+		j = json_loadb(line, len, JSON_ALLOW_NUL, NULL);
 		if (json_is_object(j)) {
 			r = exec_object(s, j);
 			json_decref(j);
@@ -156,7 +156,7 @@ static int exec_finish(struct exec_stream *s)
 			return r;
 	}
 	if (s->rest_len > 0 && !s->final) {
-		j = json_loadb(s->rest, s->rest_len, 0, &jerr);
+		j = json_loadb(s->rest, s->rest_len, JSON_ALLOW_NUL, &jerr);
 		if (!json_is_object(j)) {
 			json_decref(j);
 			return err_set(s->err, MAGS_E_INTERNAL, EPROTO,

@@ -47,7 +47,7 @@ int stream_line(struct stream *s, const char *line, size_t len)
 		len--;
 	if (len == 0)
 		return 0; /* a blank keep-alive line */
-	j = json_loadb(line, len, 0, &jerr);
+	j = json_loadb(line, len, JSON_ALLOW_NUL, &jerr);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return err_set(s->err, MAGS_E_INTERNAL, EPROTO,
