@@ -59,3 +59,6 @@ TOKEN=$(build/bin/magsd token create --user bench --data-dir "$DATA")
 python3 bench/bench.py --url "http://127.0.0.1:$PORT" --token "$TOKEN" \
 	--rootfs "$DATA/images/busybox/rootfs" --work "$DATA" \
 	--n "${BENCH_N:-200}" --out bench/results
+
+# Workspace snapshots: sync and restore of a 10,000-file / 200 MB workspace.
+bench/sync_bench.sh
