@@ -36,7 +36,7 @@ LIB_MAGS    := $(B)/lib/libmags.a
 LIB_CLI     := $(B)/lib/libmagscli.a
 
 LIBS_RUNTIME := -lseccomp -lcap -ljansson
-LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto -lcurl -lzstd
+LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto -lcurl -lzstd -lssh -lhttp_parser
 LIBS_MAGS    := -lhttp_parser -ljansson -ldl
 
 BINS := $(B)/bin/mags-runtime $(B)/bin/magsd $(B)/bin/mags
@@ -45,6 +45,15 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+
+# Fuzz targets: `make fuzz` builds libFuzzer binaries with clang; the normal
+# test run replays every committed corpus through the same targets (gcc).
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+REPLAY_BINS  := $(patsubst %,$(B)/fuzz/replay_%,$(FUZZ_NAMES))
+FUZZ_BINS    := $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -fno-omit-frame-pointer
+FUZZ_OBJS    := $(patsubst src/%.c,$(B)/fuzz/obj/%.o,$(MAGSD_SRC) $(COMMON_SRC))
 
 all: $(BINS)
 
@@ -57,6 +66,9 @@ $(LIB_RUNTIME): $(call obj,$(RUNTIME_SRC))
 $(LIB_MAGSD):   $(call obj,$(MAGSD_SRC))
 $(LIB_MAGS):    $(call obj,$(LIBMAGS_SRC))
 $(LIB_CLI):     $(call obj,$(CLI_SRC))
+# openapi.c embeds this file with .incbin, which -MMD does not record
+$(B)/obj/magsd/openapi.o: src/magsd/openapi.json
+
 $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -82,22 +94,39 @@ $(B)/tests/test_%: tests/unit/test_%.c $(LIB_MAGSD) $(LIB_RUNTIME) $(LIB_CLI) $(
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+$(B)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(LIB_MAGSD) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_MAGSD)
+
+fuzz-replay: $(REPLAY_BINS)
+	@set -e; for n in $(FUZZ_NAMES); do $(B)/fuzz/replay_$$n tests/fuzz/corpus/$$n; done
+
+$(B)/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS_MAGSD)
+
+fuzz: $(FUZZ_BINS)
+
 e2e: all
 	MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(wildcard tests/security) $(PYTEST_ARGS)
 
-test: all unit e2e
+test: all unit fuzz-replay e2e
 
 bench: all
 	bench/run.sh
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mags/web
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 web/* $(DESTDIR)$(PREFIX)/share/mags/web/
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit e2e test bench install clean
+.PHONY: all unit e2e test bench install clean fuzz fuzz-replay
 .SECONDARY:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -9,11 +9,13 @@ set -eu
 PACKAGES="
 build-essential pkg-config make tar
 libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
-libseccomp-dev libcap-dev libzstd-dev libssl-dev libhttp-parser-dev
+libseccomp-dev libcap-dev libzstd-dev libssl-dev libhttp-parser-dev libssh-dev
+openssh-client
 libcmocka-dev python3 python3-pytest
 busybox-static bubblewrap runc debootstrap
-iproute2 util-linux procps curl ca-certificates e2fsprogs
+iproute2 util-linux procps curl ca-certificates e2fsprogs nftables
 nodejs node-typescript
+chromium
 "
 
 missing=""

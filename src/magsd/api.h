@@ -12,12 +12,19 @@
 #define API_PREFIX "/api/v1"
 
 typedef void (*api_handler_fn)(struct http_req *req);
+/* A chunk of a streamed body: 0, or < 0 to hang up. */
+typedef int (*api_stream_fn)(struct http_req *req, const char *data, size_t n);
+
+#define API_BODY_NONE 0
+#define API_BODY_JSON 1      /* buffered up to max_body */
+#define API_BODY_STREAM 2    /* handed to stream chunk by chunk, never buffered */
 
 struct api_route {
 	const char *method;
 	const char *pattern;     /* see route.h */
-	api_handler_fn fn;
-	int body;                /* reads a request body */
+	api_handler_fn fn;       /* runs once the body is complete */
+	int body;                /* API_BODY_* */
+	api_stream_fn stream;    /* API_BODY_STREAM only */
 };
 
 /* The route for method and path, params filled; NULL if none. *path_known
@@ -25,8 +32,11 @@ struct api_route {
 const struct api_route *api_route_find(const char *method, const char *path,
 				       struct route_params *params, int *path_known);
 
+/* The whole route table (for `magsd routes` and the OpenAPI checks). */
+const struct api_route *api_routes(size_t *n);
+
 /* Headers are in: authenticate, route. Replies itself on failure and
- * returns 0; returns 1 if the route reads a body, 0 otherwise. */
+ * returns 0; returns the route's API_BODY_* otherwise. */
 int api_begin(struct http_req *req);
 
 /* Body complete: run the handler. */
@@ -39,5 +49,24 @@ void api_jobs_get(struct http_req *req);
 void api_jobs_logs(struct http_req *req);
 void api_jobs_stop(struct http_req *req);
 void api_whoami(struct http_req *req);
+void api_jobs_sync(struct http_req *req);
+void api_workspaces_list(struct http_req *req);
+void api_workspaces_delete(struct http_req *req);
+void api_workspaces_resize(struct http_req *req);
+void api_files_upload(struct http_req *req);
+int api_files_stream(struct http_req *req, const char *data, size_t n);
+/* api_cron.c, api_usage.c (issue 6) */
+void api_cron_create(struct http_req *req);
+void api_cron_list(struct http_req *req);
+void api_cron_get(struct http_req *req);
+void api_cron_update(struct http_req *req);
+void api_cron_delete(struct http_req *req);
+void api_cron_run(struct http_req *req);
+void api_usage(struct http_req *req);
+/* api_access.c, api_aliases.c (issue 5) */
+void api_access(struct http_req *req);
+void api_aliases_create(struct http_req *req);
+void api_aliases_list(struct http_req *req);
+void api_aliases_delete(struct http_req *req);
 
 #endif

@@ -2,7 +2,8 @@
  * api_jobs.c - /mags-jobs: submit, list, status, logs (and follow), stop.
  *
  * Another user's job answers exactly like a missing one (404 "job not
- * found"), so ids cannot be probed. A job that fails to start is still
+ * found"), so ids cannot be probed. Jobs with a workspace, a base, files or
+ * persistent go through workspace.c (disk, lowers, syncs). A job that fails to start is still
  * accepted: the failure is the job's status, not an HTTP error (contract
  * §3.2).
  */
@@ -19,6 +20,7 @@
 #include "magsd/serve.h"
 #include "magsd/store.h"
 #include "magsd/supervisor.h"
+#include "magsd/workspace.h"
 #include "common/banned.h"
 
 #define PAGE_SIZE_DEFAULT 20
@@ -34,7 +36,7 @@ void api_jobs_create(struct http_req *req)
 	char uuid[37];
 
 	if (api_validate_job(req->body ? req->body : "", req->body_len,
-			     srv->cfg->job_timeout, &jr, &err) < 0) {
+			     srv->cfg->job_timeout, srv->cfg->max_disk_gb, &jr, &err) < 0) {
 		http_reply_error(req, &err);
 		return;
 	}
@@ -63,16 +65,32 @@ void api_jobs_create(struct http_req *req)
 	job.timeout = jr.timeout;
 	job.ephemeral = jr.ephemeral;
 	job.created_at = time_now_ms();
-	if (store_job_insert(srv->store, &job, &err) < 0) {
+	int with_ws = workspace_job_wanted(&jr);
+	if (with_ws && workspace_job_prepare(srv->ws, &job, &jr, &err) < 0) {
+		job.name = job.script = job.environment = NULL;
+		job_release(&job);
 		job_request_release(&jr);
 		http_reply_error(req, &err);
 		return;
 	}
-	log_info("job %s accepted for user '%s'", job.id, req->ident.user_name);
-	if (supervisor_spawn(srv->sv, &job, jr.env, jr.n_env, &err) < 0) {
+	if (store_job_insert(srv->store, &job, &err) < 0) {
+		job.name = job.script = job.environment = NULL;
+		job_release(&job);
+		job_request_release(&jr);
+		http_reply_error(req, &err);
+		return;
+	}
+	log_info("job %s accepted for user '%s'%s%s", job.id, req->ident.user_name,
+		 job.workspace_id ? " on workspace " : "", job.workspace_id ? job.workspace_id : "");
+	if (with_ws) {
+		workspace_job_launch(srv->ws, &job);
+	} else if (supervisor_spawn(srv->sv, &job, jr.env, jr.n_env, NULL, &err) < 0) {
 		log_warn("job %s: %s", job.id, err.msg);
 		(void)store_job_finish(srv->store, job.id, "error", -1, err.msg, time_now_ms());
 	}
+	/* name, script, environment belong to jr */
+	job.name = job.script = job.environment = NULL;
+	job_release(&job);
 	job_request_release(&jr);
 	http_reply_json(req, 200, json_pack("{s:s, s:s}", "request_id", job.id,
 					    "status", "accepted"));
@@ -110,8 +128,32 @@ void api_jobs_list(struct http_req *req)
 				  "'page' and 'page_size' must be positive integers");
 		return;
 	}
-	if (store_job_list(srv->store, req->ident.user_id, (int64_t)(page - 1) * size,
-			   (int)size, &jobs, &n, &total, &err) < 0) {
+	/* filters for the dashboard: status=a[,b...] (any of) and q (a
+	 * substring of name, workspace or id, at most 128 bytes) */
+	const char *q = http_query(req, "q"), *stq = http_query(req, "status");
+	const char *statuses[STORE_JOB_SEARCH_STATUSES];
+	char stbuf[128];
+	int n_st = 0;
+	if (stq && *stq) {
+		snprintf(stbuf, sizeof(stbuf), "%s", stq);
+		for (char *p = stbuf, *e; p && n_st < STORE_JOB_SEARCH_STATUSES; p = e) {
+			if ((e = strchr(p, ',')))
+				*e++ = '\0';
+			if (strcmp(p, "accepted") && strcmp(p, "running") && strcmp(p, "sleeping") &&
+			    strcmp(p, "completed") && strcmp(p, "error") && strcmp(p, "stopped")) {
+				http_reply_errorf(req, MAGS_E_BAD_REQUEST, "unknown 'status' '%.32s'", p);
+				return;
+			}
+			statuses[n_st++] = p;
+		}
+	}
+	if (q && strlen(q) > 128) {
+		http_reply_errorf(req, MAGS_E_BAD_REQUEST, "'q' is longer than 128 bytes");
+		return;
+	}
+	if (store_job_search(srv->store, req->ident.user_id, statuses, n_st, q,
+			     (int64_t)(page - 1) * size, (int)size, &jobs, &n, &total,
+			     &err) < 0) {
 		http_reply_error(req, &err);
 		return;
 	}
@@ -194,6 +236,11 @@ void api_jobs_stop(struct http_req *req)
 		return;
 	if (!job_status_terminal(job.status)) {
 		r = supervisor_stop(srv->sv, job.id);
+		/* a persistent workspace: answer after the final sync */
+		if (r >= 0 && workspace_stop_wait(srv->ws, req, job.id)) {
+			job_release(&job);
+			return;
+		}
 		/* r == 1: it already reported its end; the reap records it */
 		if (r != 1) {
 			(void)store_job_finish(srv->store, job.id, "stopped", -1, NULL,
@@ -208,5 +255,15 @@ void api_jobs_stop(struct http_req *req)
 		}
 	}
 	http_reply_json(req, 200, job_to_json(&job, 0));
+	job_release(&job);
+}
+
+void api_jobs_sync(struct http_req *req)
+{
+	struct job job;
+
+	if (own_job(req, &job) < 0)
+		return;
+	workspace_sync_request(req->srv->ws, req, &job);
 	job_release(&job);
 }

@@ -10,8 +10,6 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-#define WORKSPACE_MSG "workspace support is not available yet"
-
 void job_request_release(struct job_request *req)
 {
 	if (!req)
@@ -22,6 +20,12 @@ void job_request_release(struct job_request *req)
 		free(req->env[i]);
 	free(req->env);
 	free(req->env_json);
+	free(req->workspace);
+	free(req->base);
+	for (size_t i = 0; i < req->n_file_ids; i++)
+		free(req->file_ids[i]);
+	free(req->file_ids);
+	free(req->startup_command);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -42,10 +46,18 @@ static int is_set(json_t *v)
 	return 1;
 }
 
+/* Job names end up in paths and URLs: letters, digits, '.', '_', '-',
+ * starting with a letter or digit (so never "." or ".."), no "..". */
 static int name_valid(const char *s, size_t n)
 {
-	if (n == 0 || n > JOBREQ_NAME_MAX)
+	if (n == 0 || n > JOBREQ_NAME_MAX || strnlen(s, n) != n)
 		return 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	for (size_t i = 0; i + 1 < n; i++)
+		if (s[i] == '.' && s[i + 1] == '.')
+			return 0;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -53,6 +65,123 @@ static int name_valid(const char *s, size_t n)
 			return 0;
 	}
 	return 1;
+}
+
+int api_validate_workspace_name(const char *s, size_t n)
+{
+	if (n == 0 || n > JOBREQ_WS_NAME_MAX || strlen(s) != n)
+		return 0;
+	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+	      (s[0] >= '0' && s[0] <= '9')))
+		return 0;
+	if (strstr(s, ".."))
+		return 0;
+	return name_valid(s, n);
+}
+
+static int file_id_valid(const char *s, size_t n)
+{
+	if (n == 0 || n > JOBREQ_FILE_ID_MAX || strlen(s) != n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A boolean field: 0/1, or -1 (err filled) if it is not a boolean. */
+static int take_bool(json_t *o, const char *key, int *out, struct mags_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return bad(err, "'%s' must be a boolean", key);
+	*out = *out || json_is_true(v);
+	return 0;
+}
+
+/* A workspace name field (NULL/"" = absent). */
+static int take_ws_name(json_t *o, const char *key, char **out, struct mags_err *err)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!is_set(v))
+		return 0;
+	if (!json_is_string(v) ||
+	    !api_validate_workspace_name(json_string_value(v), json_string_length(v)))
+		return bad(err, "'%s' must be a workspace name: 1 to 63 characters of "
+			   "[A-Za-z0-9._-], starting with a letter or digit, without '..'", key);
+	if (*out && strcmp(*out, json_string_value(v)))
+		return bad(err, "'%s' disagrees with 'workspace_id'", key);
+	if (!*out)
+		*out = xstrdup(json_string_value(v));
+	return 0;
+}
+
+static int take_workspace(json_t *o, int max_disk_gb, struct job_request *out,
+			  struct mags_err *err)
+{
+	json_t *v;
+	int r;
+
+	if ((r = take_ws_name(o, "workspace_id", &out->workspace, err)) < 0 ||
+	    (r = take_ws_name(o, "workspace", &out->workspace, err)) < 0 ||
+	    (r = take_ws_name(o, "base_workspace_id", &out->base, err)) < 0 ||
+	    (r = take_bool(o, "persistent", &out->persistent, err)) < 0 ||
+	    (r = take_bool(o, "persist", &out->persistent, err)) < 0 ||
+	    (r = take_bool(o, "no_sync", &out->no_sync, err)) < 0 ||
+	    (r = take_bool(o, "no_sleep", &out->no_sleep, err)) < 0)
+		return r;
+	if (out->ephemeral && (out->workspace || out->base || out->persistent))
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "'ephemeral' cannot be combined with 'workspace_id', "
+			       "'base_workspace_id' or 'persistent'");
+	if (out->no_sleep && !out->persistent)
+		return bad(err, "'%s' requires 'persistent'", "no_sleep");
+	if (out->workspace && out->base && !strcmp(out->workspace, out->base))
+		return bad(err, "'%s' must differ from 'workspace_id'", "base_workspace_id");
+
+	v = json_object_get(o, "disk_gb");
+	if (v && !json_is_null(v)) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > max_disk_gb)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'disk_gb' must be a whole number from 1 to %d", max_disk_gb);
+		out->disk_gb = (int)json_integer_value(v);
+	}
+
+	v = json_object_get(o, "file_ids");
+	if (v && !json_is_null(v)) {
+		size_t i;
+		json_t *id;
+
+		if (!json_is_array(v) || json_array_size(v) > JOBREQ_FILE_IDS_MAX)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'file_ids' must be an array of at most %d file ids",
+				       JOBREQ_FILE_IDS_MAX);
+		out->file_ids = xcalloc(json_array_size(v) + 1, sizeof(char *));
+		json_array_foreach(v, i, id) {
+			if (!json_is_string(id) ||
+			    !file_id_valid(json_string_value(id), json_string_length(id)))
+				return bad(err, "'%s' must hold file ids from POST /mags-files",
+					   "file_ids");
+			out->file_ids[out->n_file_ids++] = xstrdup(json_string_value(id));
+		}
+	}
+
+	v = json_object_get(o, "startup_command");
+	if (is_set(v)) {
+		if (!json_is_string(v) || json_string_length(v) > JOBREQ_STARTUP_MAX ||
+		    strlen(json_string_value(v)) != json_string_length(v))
+			return bad(err, "'%s' must be a string of at most 64 KiB", "startup_command");
+		out->startup_command = xstrdup(json_string_value(v));
+	}
+	return 0;
 }
 
 static int env_key_valid(const char *s, size_t n)
@@ -108,13 +237,9 @@ static int take_env(json_t *env, struct job_request *out, struct mags_err *err)
 	return 0;
 }
 
-static int validate(json_t *o, int default_timeout, struct job_request *out,
-		    struct mags_err *err)
+static int validate(json_t *o, int default_timeout, int max_disk_gb,
+		    struct job_request *out, struct mags_err *err)
 {
-	static const char *const workspace_fields[] = {
-		"workspace_id", "base_workspace_id", "persistent", "no_sleep",
-		"file_ids", "disk_gb", "startup_command", "workspace", "persist",
-	};
 	json_t *v;
 
 	if (!json_is_object(o))
@@ -131,10 +256,6 @@ static int validate(json_t *o, int default_timeout, struct job_request *out,
 		return bad(err, "'%s' is larger than 1 MiB", "script");
 	if (strlen(json_string_value(v)) != json_string_length(v))
 		return bad(err, "'%s' must not contain NUL bytes", "script");
-
-	for (size_t i = 0; i < sizeof(workspace_fields) / sizeof(workspace_fields[0]); i++)
-		if (is_set(json_object_get(o, workspace_fields[i])))
-			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, WORKSPACE_MSG);
 
 	v = json_object_get(o, "type");
 	snprintf(out->type, sizeof(out->type), "inline");
@@ -170,11 +291,10 @@ static int validate(json_t *o, int default_timeout, struct job_request *out,
 		out->ephemeral = json_is_true(v);
 	}
 
-	v = json_object_get(o, "no_sync");
-	if (v && !json_is_null(v) && !json_is_boolean(v))
-		return bad(err, "'%s' must be a boolean", "no_sync");
-
-	int r = take_env(json_object_get(o, "environment"), out, err);
+	int r = take_workspace(o, max_disk_gb, out, err);
+	if (r < 0)
+		return r;
+	r = take_env(json_object_get(o, "environment"), out, err);
 	if (r < 0)
 		return r;
 
@@ -183,7 +303,7 @@ static int validate(json_t *o, int default_timeout, struct job_request *out,
 }
 
 int api_validate_job(const char *body, size_t len, int default_timeout,
-		     struct job_request *out, struct mags_err *err)
+		     int max_disk_gb, struct job_request *out, struct mags_err *err)
 {
 	json_error_t jerr;
 	json_t *o;
@@ -195,7 +315,7 @@ int api_validate_job(const char *body, size_t len, int default_timeout,
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 			       "invalid JSON at line %d column %d (byte %d): %s",
 			       jerr.line, jerr.column, jerr.position, jerr.text);
-	r = validate(o, default_timeout, out, err);
+	r = validate(o, default_timeout, max_disk_gb, out, err);
 	json_decref(o);
 	if (r < 0)
 		job_request_release(out);

@@ -27,6 +27,24 @@ void config_defaults(struct config *cfg)
 	cfg->log_limit = 16 * 1024 * 1024;
 	cfg->max_jobs = 64;
 	cfg->max_body = 1024 * 1024 + 256 * 1024;
+	cfg->sync_interval = 30;
+	cfg->local_ttl = 600;
+	cfg->unmount_idle = 5;
+	cfg->disk_gb = 2;
+	cfg->max_disk_gb = 64;
+	cfg->file_ttl = 86400;
+	cfg->upload_max = 100LL * 1024 * 1024;
+	snprintf(cfg->object_store, sizeof(cfg->object_store), "dir");
+	snprintf(cfg->s3_region, sizeof(cfg->s3_region), "us-east-1");
+	cfg->s3_path_style = 1;
+	cfg->max_cron_jobs = 100;
+	snprintf(cfg->proxy_listen, sizeof(cfg->proxy_listen), "%s", CONFIG_DEFAULT_PROXY_LISTEN);
+	snprintf(cfg->url_domain, sizeof(cfg->url_domain), "localhost");
+	cfg->proxy_idle_timeout = 300;
+	cfg->proxy_max_conns = 1024;
+	cfg->proxy_connect_wait = 10;
+	snprintf(cfg->ssh_listen, sizeof(cfg->ssh_listen), "%s", CONFIG_DEFAULT_SSH_LISTEN);
+	cfg->ssh_max_sessions = 128;
 }
 
 const char *config_data_dir(const char *flag)
@@ -63,6 +81,32 @@ static const struct {
 	{ "memory_mb", 16, 1024LL * 1024, offsetof(struct config, memory_mb) },
 	{ "pids", 8, 1 << 22, offsetof(struct config, pids) },
 	{ "max_jobs", 1, 4096, offsetof(struct config, max_jobs) },
+	{ "sync_interval", 1, 86400, offsetof(struct config, sync_interval) },
+	{ "local_ttl", 1, 30LL * 86400, offsetof(struct config, local_ttl) },
+	{ "unmount_idle", 1, 86400, offsetof(struct config, unmount_idle) },
+	{ "disk_gb", 1, 4096, offsetof(struct config, disk_gb) },
+	{ "max_disk_gb", 1, 4096, offsetof(struct config, max_disk_gb) },
+	{ "file_ttl", 1, 365LL * 86400, offsetof(struct config, file_ttl) },
+	{ "s3_path_style", 0, 1, offsetof(struct config, s3_path_style) },
+	{ "max_cron_jobs", 1, 10000, offsetof(struct config, max_cron_jobs) },
+	{ "cron_clock_offset", -400LL * 86400, 400LL * 86400,
+	  offsetof(struct config, cron_clock_offset) },
+	{ "proxy_idle_timeout", 1, 86400, offsetof(struct config, proxy_idle_timeout) },
+	{ "proxy_max_conns", 1, 65536, offsetof(struct config, proxy_max_conns) },
+	{ "proxy_connect_wait", 0, 600, offsetof(struct config, proxy_connect_wait) },
+	{ "ssh_max_sessions", 1, 4096, offsetof(struct config, ssh_max_sessions) },
+};
+
+/* String settings: the value is copied whole or refused if too long. */
+static const struct {
+	const char *key;
+	size_t off, len;
+} str_keys[] = {
+#define STR_KEY(k) { #k, offsetof(struct config, k), sizeof(((struct config *)0)->k) }
+	STR_KEY(s3_endpoint), STR_KEY(s3_bucket), STR_KEY(s3_prefix), STR_KEY(s3_region),
+	STR_KEY(s3_access_key), STR_KEY(s3_secret_key), STR_KEY(web_dir),
+	STR_KEY(proxy_test_addr), STR_KEY(ssh_host), STR_KEY(ssh_host_key),
+#undef STR_KEY
 };
 
 int config_set(struct config *cfg, const char *key, const char *value,
@@ -86,11 +130,64 @@ int config_set(struct config *cfg, const char *key, const char *value,
 		*(int *)((char *)cfg + int_keys[i].off) = (int)n;
 		return 0;
 	}
+	for (i = 0; i < sizeof(str_keys) / sizeof(str_keys[0]); i++) {
+		if (strcmp(k, str_keys[i].key))
+			continue;
+		if (strlen(value) >= str_keys[i].len)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'%s': longer than %zu characters", k, str_keys[i].len - 1);
+		snprintf((char *)cfg + str_keys[i].off, str_keys[i].len, "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "object_store")) {
+		if (strcmp(value, "dir") && strcmp(value, "s3"))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'object_store': must be 'dir' or 's3', got '%.32s'", value);
+		snprintf(cfg->object_store, sizeof(cfg->object_store), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "upload_max")) {
+		if (parse_int(value, 1024, 1LL << 40, &n) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'upload_max': must be a byte count from 1024");
+		cfg->upload_max = n;
+		return 0;
+	}
 	if (!strcmp(k, "listen")) {
 		if (!*value || strlen(value) >= sizeof(cfg->listen) || !strrchr(value, ':'))
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "'listen': expected HOST:PORT, got '%s'", value);
 		snprintf(cfg->listen, sizeof(cfg->listen), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "proxy_listen") || !strcmp(k, "ssh_listen")) {
+		char *dst = k[0] == 'p' ? cfg->proxy_listen : cfg->ssh_listen;
+		if (!*value || strlen(value) >= sizeof(cfg->proxy_listen) ||
+		    (strcmp(value, "off") && !strrchr(value, ':')))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'%s': expected HOST:PORT or off, got '%s'", k, value);
+		snprintf(dst, sizeof(cfg->proxy_listen), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "url_domain")) {
+		/* dot-separated DNS labels: it becomes the suffix of Host headers */
+		size_t len = strlen(value), lab = 0;
+		int ok = len > 0 && len < sizeof(cfg->url_domain) && value[0] != '.' &&
+			 value[len - 1] != '.';
+		for (size_t j = 0; ok && j < len; j++) {
+			char ch = value[j];
+			if (ch == '.') {
+				ok = lab > 0;
+				lab = 0;
+			} else {
+				ok = (isalnum((unsigned char)ch) || ch == '-') && ++lab <= 63;
+			}
+		}
+		if (!ok)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'url_domain': expected a DNS name, got '%.64s'", value);
+		for (size_t j = 0; j <= len; j++)
+			cfg->url_domain[j] = (char)tolower((unsigned char)value[j]);
 		return 0;
 	}
 	if (!strcmp(k, "image")) {
@@ -182,7 +279,13 @@ int config_load_env(struct config *cfg, struct mags_err *err)
 {
 	static const char *const keys[] = {
 		"listen", "image", "job_timeout", "memory_mb", "cpus", "pids",
-		"log_limit", "max_jobs", "max_body",
+		"log_limit", "max_jobs", "max_body", "sync_interval", "local_ttl", "unmount_idle",
+		"disk_gb", "max_disk_gb", "file_ttl", "upload_max", "object_store",
+		"s3_endpoint", "s3_bucket", "s3_prefix", "s3_region", "s3_access_key",
+		"s3_secret_key", "s3_path_style", "max_cron_jobs", "cron_clock_offset",
+		"web_dir", "proxy_listen", "url_domain", "proxy_idle_timeout",
+		"proxy_max_conns", "proxy_connect_wait", "proxy_test_addr", "ssh_listen",
+		"ssh_host", "ssh_host_key", "ssh_max_sessions",
 	};
 	char name[64];
 

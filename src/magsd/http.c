@@ -21,10 +21,15 @@
 #include "magsd/job.h"
 #include "magsd/log.h"
 #include "magsd/serve.h"
+#include "magsd/web.h"
 #include "common/banned.h"
 
 #define HTTP_MAX_CONNECTIONS 1024
-#define HTTP_IDLE_TIMEOUT_S 120
+/* Idle connections (including half-sent requests) are dropped after this;
+ * suspended long-lived answers (logs?follow=1) are not affected. */
+#define HTTP_IDLE_TIMEOUT_S 30
+/* One address cannot hold every connection slot (slowloris). */
+#define HTTP_MAX_PER_IP 128
 #define HTTP_CONN_MEMORY (64 * 1024)
 #define HTTP_DISCARD_MAX ((size_t)16 * 1024 * 1024)
 
@@ -123,6 +128,32 @@ void http_reply_errorf(struct http_req *req, int code, const char *fmt, ...)
 	reply_err(req, &err, 0);
 }
 
+void http_suspend(struct http_req *req)
+{
+	req->suspended = 1;
+	MHD_suspend_connection(req->conn);
+}
+
+void http_resume_json(struct http_req *req, unsigned status, json_t *obj)
+{
+	if (!req->suspended || req->deferred) {
+		json_decref(obj);
+		return;
+	}
+	req->deferred = obj;
+	req->deferred_status = status;
+	MHD_resume_connection(req->conn);
+}
+
+void http_resume_error(struct http_req *req, int code, const char *msg)
+{
+	json_t *o = json_object();
+
+	json_object_set_new(o, "error", job_json_string(msg, strlen(msg)));
+	json_object_set_new(o, "code", json_string(err_code_name(code)));
+	http_resume_json(req, (unsigned)err_http_status(code), o);
+}
+
 const char *http_query(struct http_req *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -135,6 +166,42 @@ static void too_large(struct http_req *req)
 	err_set(&err, MAGS_E_TOO_LARGE, EFBIG, "request body is larger than %zu bytes",
 		req->srv->cfg->max_body);
 	reply_err(req, &err, 1);
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Percent-decoding of the URL path and arguments, as libmicrohttpd's own,
+ * except that "%00" stays as it is: a decoded NUL would end the C string
+ * early, so "/mags-jobs/%00/stop" would route as "/mags-jobs/".
+ */
+static size_t unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+	char *r = s, *w = s;
+
+	(void)cls;
+	(void)conn;
+	while (*r) {
+		int hi, lo;
+		if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+		    (hi | lo) != 0) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 3;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+	return (size_t)(w - s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
@@ -154,18 +221,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req->url = xstrdup(url);
 		req->start_ms = time_mono_ms();
 		*con_cls = req;
-		if (api_begin(req) && !req->responded) {
+		/* the dashboard's static files (web.c): GET/HEAD outside /api/ */
+		if (web_wants(method, url)) {
+			web_serve(req);
+			return MHD_YES;
+		}
+		int body = api_begin(req);
+		if (body && !req->responded) {
 			const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								     MHD_HTTP_HEADER_CONTENT_LENGTH);
 			char *end;
 			unsigned long long n;
 
-			req->want_body = 1;
-			if (cl) {
+			req->want_body = body;
+			if (cl && body == API_BODY_JSON) {
 				errno = 0;
 				n = strtoull(cl, &end, 10);
-				if (errno || end == cl || n > srv->cfg->max_body)
+				/* Answering 413 before the body is read makes
+				 * most clients fail with EPIPE while sending:
+				 * read a moderately oversized body and drop it,
+				 * and answer at once only past the hard cap. */
+				const char *expect = MHD_lookup_connection_value(
+					conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+				if (errno || end == cl || n > HTTP_DISCARD_MAX ||
+				    (n > srv->cfg->max_body && expect))
 					too_large(req);
+				else if (n > srv->cfg->max_body)
+					req->too_large = 1;
 			}
 		}
 		return MHD_YES;
@@ -176,6 +258,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		*upload_data_size = 0;
 		if (req->responded || !req->want_body)
 			return MHD_YES;  /* discarded */
+		if (req->want_body == API_BODY_STREAM)
+			return req->route->stream(req, upload_data, n) < 0 ? MHD_NO : MHD_YES;
 		if (req->too_large || req->body_len + n > srv->cfg->max_body) {
 			/* MHD (0.9.75) takes a response only before the body or
 			 * after all of it: drop the rest unbuffered and answer
@@ -203,11 +287,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
 	}
+	if (req->suspended) {
+		/* resumed: the deferred answer is ready */
+		if (req->deferred) {
+			json_t *o = req->deferred;
+			req->deferred = NULL;
+			req->suspended = 0;
+			reply_json(req, req->deferred_status, o, 0);
+		}
+		return MHD_YES;
+	}
 	if (!req->responded && req->too_large)
 		too_large(req);
 	if (!req->responded)
 		api_dispatch(req);
-	if (!req->responded)
+	if (!req->responded && !req->suspended)
 		http_reply_errorf(req, MAGS_E_INTERNAL, "handler did not reply");
 	return MHD_YES;
 }
@@ -225,6 +319,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		log_info("%s %s %u %lldms%s", req->method, req->url, req->status,
 			 (long long)(time_mono_ms() - req->start_ms),
 			 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (connection closed early)");
+	if (req->ctx_free)
+		req->ctx_free(req->ctx);
+	json_decref(req->deferred);
 	free(req->url);
 	free(req->body);
 	free(req);
@@ -303,8 +400,9 @@ struct MHD_Daemon *http_start(struct server *srv, const char *listen,
 	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 			     MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 			     MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-			     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
 			     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTP_MAX_PER_IP,
+			     MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
 			     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
 			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

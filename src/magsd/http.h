@@ -42,6 +42,14 @@ struct http_req {
 	int responded;
 	unsigned status;
 	int64_t start_ms;
+	/* a streamed body (route body == API_BODY_STREAM): chunks go to the
+	 * route's stream function, which may keep state in ctx */
+	void *ctx;
+	void (*ctx_free)(void *ctx);
+	/* a suspended request (http_suspend) and its deferred answer */
+	int suspended;
+	unsigned deferred_status;
+	json_t *deferred;
 };
 
 /* Start listening on "HOST:PORT" ("[::1]:PORT" for IPv6; port 0 picks a
@@ -64,6 +72,13 @@ void http_reply_status(struct http_req *req, unsigned status, const char *code,
 /* Queue a prepared response (takes ownership). */
 void http_reply_response(struct http_req *req, unsigned status,
 			 struct MHD_Response *resp);
+
+/* Answer later: the handler returns without replying and the connection
+ * waits (no timeout) until http_resume_json/http_resume_error. */
+void http_suspend(struct http_req *req);
+/* Answer a suspended request (takes the reference to obj). */
+void http_resume_json(struct http_req *req, unsigned status, json_t *obj);
+void http_resume_error(struct http_req *req, int code, const char *msg);
 
 /* A query-string argument, or NULL. */
 const char *http_query(struct http_req *req, const char *key);

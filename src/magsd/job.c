@@ -21,8 +21,12 @@ void job_release(struct job *job)
 	free(job->error_message);
 	free(job->script);
 	free(job->environment);
+	free(job->base_workspace_id);
+	free(job->startup_command);
+	free(job->file_ids);
 	job->name = job->workspace_id = job->error_message = NULL;
 	job->script = job->environment = NULL;
+	job->base_workspace_id = job->startup_command = job->file_ids = NULL;
 }
 
 int job_status_terminal(const char *status)
@@ -88,6 +92,14 @@ json_t *job_to_json(const struct job *job, size_t script_max)
 	json_object_set_new(o, "ephemeral", json_boolean(job->ephemeral));
 	json_object_set_new(o, "timeout", json_integer(job->timeout));
 	json_object_set_new(o, "type", json_string(job->type));
+	json_object_set_new(o, "base_workspace_id", opt_string(job->base_workspace_id));
+	json_object_set_new(o, "no_sync", json_boolean(job->no_sync));
+	json_object_set_new(o, "no_sleep", json_boolean(job->no_sleep));
+	if (job->disk_gb > 0)
+		json_object_set_new(o, "disk_gb", json_integer(job->disk_gb));
+	else
+		json_object_set_new(o, "disk_gb", json_null());
+	json_object_set_new(o, "startup_command", opt_string(job->startup_command));
 	if (!job->script) {
 		json_object_set_new(o, "script", json_null());
 	} else if (cut) {

@@ -31,6 +31,13 @@ struct job {
 	int persistent;
 	int ephemeral;
 	int timeout;           /* seconds */
+	/* workspace fields (issue 3) */
+	char *base_workspace_id;  /* NULL if none */
+	char *startup_command;    /* NULL if none */
+	char *file_ids;           /* JSON array text, NULL if none */
+	int no_sync;
+	int no_sleep;
+	int disk_gb;              /* 0 if no workspace */
 };
 
 /* Free the strings of a job (not the struct). NULL-safe. */
@@ -41,7 +48,8 @@ int job_status_terminal(const char *status);
 
 /* The API object: request_id, name, workspace_id, status, exit_code,
  * error_message, created_at, started_at, finished_at, duration_ms,
- * persistent, type, script. With script_max > 0 a longer script is cut to
+ * persistent, type, script (and ephemeral, timeout, base_workspace_id,
+ * no_sync, no_sleep, disk_gb, startup_command). With script_max > 0 a longer script is cut to
  * script_max bytes (at a UTF-8 boundary) and "script_truncated": true is
  * added. Returns a new reference. */
 json_t *job_to_json(const struct job *job, size_t script_max);

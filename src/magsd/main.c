@@ -7,6 +7,7 @@
 
 #include "magsd/admin.h"
 #include "magsd/config.h"
+#include "magsd/openapi.h"
 #include "magsd/serve.h"
 #include "common/banned.h"
 
@@ -21,6 +22,7 @@ static const struct command commands[] = {
 	{ "user", cmd_user, "add NAME: create a user, print its id" },
 	{ "token", cmd_token, "create --user NAME | revoke ID | list --user NAME" },
 	{ "image", cmd_image, "build busybox|default | import NAME TARBALL | list" },
+	{ "routes", cmd_routes, "print the REST API's routes, one METHOD PATH a line" },
 };
 
 static void usage(FILE *f)

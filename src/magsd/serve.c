@@ -23,7 +23,13 @@
 #include "common/util.h"
 #include "magsd/http.h"
 #include "magsd/image.h"
+#include "magsd/files.h"
 #include "magsd/log.h"
+#include "magsd/proxy.h"
+#include "magsd/sshgw.h"
+#include "magsd/scheduler.h"
+#include "magsd/task.h"
+#include "magsd/workspace.h"
 #include "common/banned.h"
 
 #define SHUTDOWN_MAX_MS 30000
@@ -79,6 +85,7 @@ static void begin_shutdown(struct serve_state *ss, const char *why)
 	lfd = MHD_quiesce_daemon(srv->mhd);
 	if (lfd >= 0)
 		close(lfd);
+	workspace_shutdown(srv->ws);
 	supervisor_shutdown(srv->sv);
 	ss->shutdown_deadline = time_mono_ms() + SHUTDOWN_MAX_MS;
 }
@@ -114,6 +121,65 @@ static void on_job_change(const char *job_id, void *arg)
 	struct server *srv = arg;
 
 	logs_wake(srv->logs, job_id);
+}
+
+static void on_job_end(const char *job_id, void *arg)
+{
+	struct server *srv = arg;
+
+	workspace_job_ended(srv->ws, job_id);
+	if (srv->proxy)   /* off when its port was taken */
+		proxy_job_ended(srv->proxy, job_id);
+	if (srv->sshgw)
+		sshgw_job_ended(srv->sshgw, job_id);
+}
+
+/* The proxy's view of a job: running and with a live sandbox, or asleep. */
+static int proxy_job_state(const char *job_id, void *arg)
+{
+	struct server *srv = arg;
+	struct job j;
+	int st = PROXY_JOB_GONE;
+
+	memset(&j, 0, sizeof(j));
+	if (store_job_get(srv->store, job_id, NULL, &j) < 0)
+		return PROXY_JOB_GONE;
+	if (!strcmp(j.status, "running") && supervisor_is_live(srv->sv, job_id))
+		st = PROXY_JOB_RUNNING;
+	else if (!strcmp(j.status, "sleeping"))
+		st = PROXY_JOB_SLEEPING;
+	job_release(&j);
+	return st;
+}
+
+/* The URL proxy and the SSH gateway (issue 5). A port that cannot be
+ * bound is a warning, not a failure: the API still serves, and /access
+ * answers 503 for what is missing. */
+static void start_edges(struct server *srv)
+{
+	struct config *cfg = srv->cfg;
+	struct mags_err err;
+
+	if (strcmp(cfg->proxy_listen, "off")) {
+		err_clear(&err);
+		srv->proxy = proxy_new(cfg, srv->store, srv->loop, &err);
+		if (!srv->proxy) {
+			log_warn("%s: public URLs are off", err.msg);
+		} else {
+			struct proxy_hooks h = { .state = proxy_job_state, .arg = srv };
+			proxy_set_hooks(srv->proxy, &h);
+			log_info("proxy on port %d for http://<sub>.%s:%d/", proxy_port(srv->proxy),
+				 cfg->url_domain, proxy_port(srv->proxy));
+		}
+	}
+	if (strcmp(cfg->ssh_listen, "off")) {
+		err_clear(&err);
+		srv->sshgw = sshgw_new(cfg, srv->store, srv->loop, &err);
+		if (!srv->sshgw)
+			log_warn("%s: SSH access is off", err.msg);
+		else
+			log_info("SSH gateway on port %d", sshgw_port(srv->sshgw));
+	}
 }
 
 static int min_timeout(int a, int b)
@@ -215,8 +281,16 @@ static int setup(struct serve_state *ss, struct mags_err *err)
 	srv->sv = supervisor_new(cfg, srv->store, srv->loop, runtime, cfg->image);
 	srv->logs = logs_new(cfg->data_dir, srv->store, srv->sv);
 	supervisor_on_change(srv->sv, on_job_change, srv);
+	srv->ws = workspaces_new(srv);
+	supervisor_on_end(srv->sv, on_job_end, srv);
 	if (!loop_add(srv->loop, ss->sigfd, EPOLLIN, on_signal, ss))
 		return err_sys(err, errno, "watch signals");
+
+	srv->sched = scheduler_new(srv, err);
+	if (!srv->sched)
+		return -EIO;
+
+	start_edges(srv);
 
 	srv->mhd = http_start(srv, cfg->listen, err);
 	if (!srv->mhd)
@@ -245,6 +319,8 @@ static void run(struct serve_state *ss)
 			t = mt > INT_MAX ? INT_MAX : (int)mt;
 		t = min_timeout(t, logs_next_timeout(srv->logs, now));
 		t = min_timeout(t, supervisor_next_timeout(srv->sv, now));
+		t = min_timeout(t, workspace_next_timeout(srv->ws, now));
+		t = min_timeout(t, proxy_next_timeout(srv->proxy, now));
 		if (srv->stopping)
 			t = min_timeout(t, 50);
 		int r = loop_run_once(srv->loop, t);
@@ -255,11 +331,20 @@ static void run(struct serve_state *ss)
 		now = time_mono_ms();
 		logs_tick(srv->logs, now);
 		supervisor_tick(srv->sv, now);
+		workspace_tick(srv->ws, now);
+		proxy_tick(srv->proxy, now);
+		if (now >= srv->next_file_expiry) {
+			files_expire(srv);
+			/* every minute, or twice per file_ttl when that is shorter */
+			srv->next_file_expiry = now + (srv->cfg->file_ttl < 120 ?
+						       (int64_t)srv->cfg->file_ttl * 500 : 60000);
+		}
 		MHD_run(srv->mhd);
 
 		if (!srv->stopping)
 			continue;
-		if (supervisor_live_count(srv->sv) == 0) {
+		/* final syncs of the stopped sandboxes run to their end */
+		if (supervisor_live_count(srv->sv) == 0 && task_count() == 0) {
 			if (!ss->drain_deadline) {
 				ss->drain_deadline = now + DRAIN_MAX_MS;
 				logs_resume_all(srv->logs, 0);
@@ -282,12 +367,19 @@ static void teardown(struct serve_state *ss)
 
 	if (srv->mhd) {
 		/* MHD must not be stopped with suspended connections */
+		if (srv->ws)
+			workspace_drop_waiters(srv->ws);
 		logs_resume_all(srv->logs, 1);
 		for (int i = 0; i < 3; i++)
 			MHD_run(srv->mhd);
 		MHD_stop_daemon(srv->mhd);
 	}
+	scheduler_free(srv->sched);
+	proxy_free(srv->proxy);
+	sshgw_free(srv->sshgw);
 	logs_free(srv->logs);
+	if (srv->ws)
+		workspaces_free(srv->ws);
 	supervisor_free(srv->sv);
 	loop_free(srv->loop);
 	if (ss->sigfd >= 0)

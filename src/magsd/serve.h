@@ -14,6 +14,7 @@
 #include "magsd/supervisor.h"
 
 struct MHD_Daemon;
+struct workspaces;
 
 /* What the API handlers reach through their request. */
 struct server {
@@ -23,7 +24,12 @@ struct server {
 	struct supervisor *sv;
 	struct logs *logs;
 	struct MHD_Daemon *mhd;
+	struct workspaces *ws;
+	int64_t next_file_expiry;   /* monotonic ms */
 	int stopping;
+	struct scheduler *sched;    /* cron firing (scheduler.h) */
+	struct proxy *proxy;        /* public URLs (proxy.h), NULL if off */
+	struct sshgw *sshgw;        /* SSH gateway (sshgw.h), NULL if off */
 };
 
 /* argv: the arguments after "serve" (--data-dir already taken out). */

@@ -55,6 +55,99 @@ static const char *const migrations[] = {
 	");"
 	"CREATE INDEX jobs_user_created ON jobs(user_id, created_at);"
 	"CREATE INDEX jobs_status ON jobs(status);",
+	/* 2: workspaces, uploaded files, the workspace fields of jobs */
+	"CREATE TABLE workspaces ("
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  name TEXT NOT NULL,"
+	"  persistent INTEGER NOT NULL DEFAULT 0,"
+	"  disk_gb INTEGER NOT NULL,"
+	"  base_name TEXT,"
+	"  base_snapshot TEXT,"
+	"  head TEXT,"
+	"  last_synced_at INTEGER,"
+	"  size_bytes INTEGER NOT NULL DEFAULT 0,"
+	"  last_used_at INTEGER,"
+	"  created_at INTEGER NOT NULL,"
+	"  PRIMARY KEY (user_id, name)"
+	");"
+	"CREATE TABLE files ("
+	"  id TEXT PRIMARY KEY,"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  name TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  last_used_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX files_user ON files(user_id);"
+	"ALTER TABLE jobs ADD COLUMN base_workspace_id TEXT;"
+	"ALTER TABLE jobs ADD COLUMN startup_command TEXT;"
+	"ALTER TABLE jobs ADD COLUMN file_ids TEXT;"
+	"ALTER TABLE jobs ADD COLUMN no_sync INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN no_sleep INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE jobs ADD COLUMN disk_gb INTEGER;"
+	"CREATE INDEX jobs_workspace ON jobs(user_id, workspace_id);",
+	/* 3: cron jobs (store_cron.c), per-job resource usage from the cgroup */
+	"CREATE TABLE cron_jobs ("
+	"  id TEXT PRIMARY KEY,"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  name TEXT NOT NULL,"
+	"  cron_expression TEXT NOT NULL,"
+	"  script TEXT NOT NULL,"
+	"  workspace_id TEXT,"
+	"  persistent INTEGER NOT NULL DEFAULT 0,"
+	"  enabled INTEGER NOT NULL DEFAULT 1,"
+	"  environment TEXT,"
+	"  created_at INTEGER NOT NULL,"
+	"  next_run_at INTEGER,"
+	"  last_run_at INTEGER,"
+	"  last_job_id TEXT,"
+	"  last_outcome TEXT,"
+	"  last_error TEXT,"
+	"  run_count INTEGER NOT NULL DEFAULT 0,"
+	"  skip_count INTEGER NOT NULL DEFAULT 0"
+	");"
+	"CREATE INDEX cron_jobs_user ON cron_jobs(user_id, created_at);"
+	"CREATE INDEX cron_jobs_next ON cron_jobs(enabled, next_run_at);"
+	"ALTER TABLE jobs ADD COLUMN cpu_us INTEGER;"
+	"ALTER TABLE jobs ADD COLUMN mem_peak_bytes INTEGER;",
+	/* 4: dashboard: token names and last use, browser sessions (only the
+	 * sha256 of a session secret is kept) */
+	"ALTER TABLE tokens ADD COLUMN name TEXT;"
+	"ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;"
+	"CREATE TABLE sessions ("
+	"  id TEXT PRIMARY KEY,"
+	"  hash TEXT NOT NULL UNIQUE,"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  token_id TEXT NOT NULL REFERENCES tokens(id),"
+	"  created_at INTEGER NOT NULL,"
+	"  expires_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX sessions_token ON sessions(token_id);"
+	"CREATE INDEX sessions_expires ON sessions(expires_at);",
+	/* 5: public URLs of jobs' ports, SSH access keys (public halves only),
+	 * URL aliases (issue 5: proxy.c, sshgw.c, api_access.c, api_aliases.c) */
+	"CREATE TABLE access_urls ("
+	"  sub TEXT PRIMARY KEY,"
+	"  job_id TEXT NOT NULL REFERENCES jobs(id),"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  port INTEGER NOT NULL,"
+	"  created_at INTEGER NOT NULL,"
+	"  UNIQUE (job_id, port)"
+	");"
+	"CREATE TABLE access_keys ("
+	"  pubkey TEXT PRIMARY KEY,"
+	"  job_id TEXT NOT NULL REFERENCES jobs(id),"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX access_keys_job ON access_keys(job_id, created_at);"
+	"CREATE TABLE url_aliases ("
+	"  subdomain TEXT PRIMARY KEY,"
+	"  user_id TEXT NOT NULL REFERENCES users(id),"
+	"  workspace_id TEXT NOT NULL,"
+	"  created_at INTEGER NOT NULL"
+	");"
+	"CREATE INDEX url_aliases_user ON url_aliases(user_id, created_at);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -324,7 +417,8 @@ int store_token_list(struct store *st, const char *user_id, store_token_fn fn,
 
 #define JOB_COLUMNS "id, user_id, name, workspace_id, status, exit_code, " \
 	"error_message, created_at, started_at, finished_at, persistent, " \
-	"ephemeral, type, script, timeout, environment"
+	"ephemeral, type, script, timeout, environment, base_workspace_id, " \
+	"startup_command, file_ids, no_sync, no_sleep, disk_gb"
 
 static char *col_strdup(sqlite3_stmt *s, int i)
 {
@@ -362,12 +456,19 @@ static void job_from_row(sqlite3_stmt *s, struct job *j)
 	j->script = col_strdup(s, 13);
 	j->timeout = sqlite3_column_int(s, 14);
 	j->environment = col_strdup(s, 15);
+	j->base_workspace_id = col_strdup(s, 16);
+	j->startup_command = col_strdup(s, 17);
+	j->file_ids = col_strdup(s, 18);
+	j->no_sync = sqlite3_column_int(s, 19);
+	j->no_sleep = sqlite3_column_int(s, 20);
+	j->disk_gb = sqlite3_column_int(s, 21);
 }
 
 int store_job_insert(struct store *st, const struct job *j, struct mags_err *err)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO jobs (" JOB_COLUMNS ") VALUES "
-				   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+				   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+				   "?, ?, ?, ?, ?, ?)");
 	int r = 0;
 
 	if (!s)
@@ -391,6 +492,15 @@ int store_job_insert(struct store *st, const struct job *j, struct mags_err *err
 	sqlite3_bind_text(s, 14, j->script ? j->script : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(s, 15, j->timeout);
 	bind_text(s, 16, j->environment);
+	bind_text(s, 17, j->base_workspace_id);
+	bind_text(s, 18, j->startup_command);
+	bind_text(s, 19, j->file_ids);
+	sqlite3_bind_int(s, 20, j->no_sync);
+	sqlite3_bind_int(s, 21, j->no_sleep);
+	if (j->disk_gb > 0)
+		sqlite3_bind_int(s, 22, j->disk_gb);
+	else
+		sqlite3_bind_null(s, 22);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = db_err(st, err, "insert job");
 	sqlite3_finalize(s);
@@ -520,6 +630,777 @@ int store_job_recover(struct store *st, const char *msg, int64_t now)
 	bind_text(s, 1, msg);
 	sqlite3_bind_int64(s, 2, now);
 	r = sqlite3_step(s) == SQLITE_DONE ? sqlite3_changes(st->db) : -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* ---- workspaces ---- */
+
+#define WS_COLUMNS "user_id, name, persistent, disk_gb, base_name, base_snapshot, " \
+	"head, last_synced_at, size_bytes, last_used_at, created_at"
+
+static void ws_from_row(sqlite3_stmt *s, struct store_workspace *w)
+{
+	memset(w, 0, sizeof(*w));
+	col_copy(s, 0, w->user_id, sizeof(w->user_id));
+	col_copy(s, 1, w->name, sizeof(w->name));
+	w->persistent = sqlite3_column_int(s, 2);
+	w->disk_gb = sqlite3_column_int(s, 3);
+	col_copy(s, 4, w->base_name, sizeof(w->base_name));
+	col_copy(s, 5, w->base_snapshot, sizeof(w->base_snapshot));
+	col_copy(s, 6, w->head, sizeof(w->head));
+	w->last_synced_at = sqlite3_column_int64(s, 7);
+	w->size_bytes = sqlite3_column_int64(s, 8);
+	w->last_used_at = sqlite3_column_int64(s, 9);
+	w->created_at = sqlite3_column_int64(s, 10);
+	w->job_count = sqlite3_column_int64(s, 11);
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, const char *v)
+{
+	bind_text(s, i, *v ? v : NULL);
+}
+
+int store_ws_get(struct store *st, const char *user_id, const char *name,
+		 struct store_workspace *out)
+{
+	sqlite3_stmt *s = prep(st, "SELECT " WS_COLUMNS ", 0 FROM workspaces "
+				   "WHERE user_id = ? AND name = ?");
+	int rc, r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, user_id);
+	bind_text(s, 2, name);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		ws_from_row(s, out);
+		r = 0;
+	} else if (rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_ws_put(struct store *st, const struct store_workspace *w, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "INSERT OR REPLACE INTO workspaces (" WS_COLUMNS ") "
+				   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+	int r = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, w->user_id);
+	bind_text(s, 2, w->name);
+	sqlite3_bind_int(s, 3, w->persistent);
+	sqlite3_bind_int(s, 4, w->disk_gb);
+	bind_opt(s, 5, w->base_name);
+	bind_opt(s, 6, w->base_snapshot);
+	bind_opt(s, 7, w->head);
+	bind_time(s, 8, w->last_synced_at);
+	sqlite3_bind_int64(s, 9, w->size_bytes);
+	bind_time(s, 10, w->last_used_at);
+	sqlite3_bind_int64(s, 11, w->created_at);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = db_err(st, err, "save workspace");
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_ws_delete(struct store *st, const char *user_id, const char *name)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM workspaces WHERE user_id = ? AND name = ?");
+	int r = 0;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, user_id);
+	bind_text(s, 2, name);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = -EIO;
+	else if (sqlite3_changes(st->db) == 0)
+		r = -ENOENT;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_ws_list(struct store *st, const char *user_id, store_ws_fn fn, void *arg,
+		  struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT " WS_COLUMNS ", (SELECT count(*) FROM jobs j "
+				   "WHERE j.user_id = w.user_id AND j.workspace_id = w.name) "
+				   "FROM workspaces w WHERE ?1 IS NULL OR user_id = ?1 "
+				   "ORDER BY created_at, name");
+	struct store_workspace w;
+	int rc, n = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ws_from_row(s, &w);
+		fn(&w, arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_err(st, err, "list workspaces");
+	return n;
+}
+
+/* ---- uploaded files ---- */
+
+int store_file_add(struct store *st, const struct store_file *f, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO files (id, user_id, name, size, created_at, "
+				   "last_used_at) VALUES (?, ?, ?, ?, ?, ?)");
+	int r = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, f->id);
+	bind_text(s, 2, f->user_id);
+	bind_text(s, 3, f->name);
+	sqlite3_bind_int64(s, 4, f->size);
+	sqlite3_bind_int64(s, 5, f->created_at);
+	sqlite3_bind_int64(s, 6, f->last_used_at);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = db_err(st, err, "add file");
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_file_get(struct store *st, const char *id, const char *user_id,
+		   struct store_file *out)
+{
+	sqlite3_stmt *s = prep(st, "SELECT id, user_id, name, size, created_at, last_used_at "
+				   "FROM files WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)");
+	int rc, r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, id);
+	bind_text(s, 2, user_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		col_copy(s, 0, out->id, sizeof(out->id));
+		col_copy(s, 1, out->user_id, sizeof(out->user_id));
+		col_copy(s, 2, out->name, sizeof(out->name));
+		out->size = sqlite3_column_int64(s, 3);
+		out->created_at = sqlite3_column_int64(s, 4);
+		out->last_used_at = sqlite3_column_int64(s, 5);
+		r = 0;
+	} else if (rc != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_file_touch(struct store *st, const char *id, int64_t now)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE files SET last_used_at = ? WHERE id = ?");
+	int r = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, now);
+	bind_text(s, 2, id);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_file_expire(struct store *st, int64_t before, store_file_fn fn, void *arg)
+{
+	sqlite3_stmt *s = prep(st, "SELECT id, user_id, name, size, created_at, last_used_at "
+				   "FROM files WHERE last_used_at < ?");
+	sqlite3_stmt *d = prep(st, "DELETE FROM files WHERE last_used_at < ?");
+	struct store_file f;
+	int n = 0;
+
+	if (!s || !d) {
+		sqlite3_finalize(s);
+		sqlite3_finalize(d);
+		return -EIO;
+	}
+	sqlite3_bind_int64(s, 1, before);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		memset(&f, 0, sizeof(f));
+		col_copy(s, 0, f.id, sizeof(f.id));
+		col_copy(s, 1, f.user_id, sizeof(f.user_id));
+		col_copy(s, 2, f.name, sizeof(f.name));
+		fn(&f, arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	sqlite3_bind_int64(d, 1, before);
+	(void)sqlite3_step(d);
+	sqlite3_finalize(d);
+	return n;
+}
+
+/* ---- for the backend's other files (store_cron.c) ---- */
+
+sqlite3 *store_sqlite(struct store *st)
+{
+	return st->db;
+}
+
+/* ---- dashboard: token metadata, browser sessions, job search ---- */
+
+int store_token_create(struct store *st, const char *token_id, const char *user_id,
+		       const char *hash_hex, const char *name, int max_live,
+		       struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT count(*) FROM tokens "
+				   "WHERE user_id = ? AND revoked_at IS NULL");
+	int r = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, user_id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return db_err(st, err, "count tokens");
+	}
+	if (sqlite3_column_int64(s, 0) >= max_live) {
+		sqlite3_finalize(s);
+		return err_set(err, MAGS_E_CONFLICT, EMLINK,
+			       "too many live tokens (limit %d); revoke one first", max_live);
+	}
+	sqlite3_finalize(s);
+	s = prep(st, "INSERT INTO tokens (id, user_id, hash, created_at, name) "
+		     "VALUES (?, ?, ?, ?, ?)");
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, token_id);
+	bind_text(s, 2, user_id);
+	bind_text(s, 3, hash_hex);
+	sqlite3_bind_int64(s, 4, time_now_ms());
+	bind_text(s, 5, name);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = db_err(st, err, "add token");
+	sqlite3_finalize(s);
+	return r;
+}
+
+static void token_meta_from_row(sqlite3_stmt *s, struct store_token_meta *t)
+{
+	memset(t, 0, sizeof(*t));
+	col_copy(s, 0, t->id, sizeof(t->id));
+	col_copy(s, 1, t->name, sizeof(t->name));
+	t->created_at = sqlite3_column_int64(s, 2);
+	t->last_used_at = sqlite3_column_int64(s, 3);
+	t->revoked_at = sqlite3_column_int64(s, 4);
+}
+
+#define TOKEN_META_COLUMNS "id, name, created_at, last_used_at, revoked_at"
+
+int store_token_list_meta(struct store *st, const char *user_id, int limit,
+			  store_token_meta_fn fn, void *arg, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT " TOKEN_META_COLUMNS " FROM tokens "
+				   "WHERE user_id = ? "
+				   "ORDER BY revoked_at IS NOT NULL, created_at DESC, id "
+				   "LIMIT ?");
+	struct store_token_meta t;
+	int rc, n = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, user_id);
+	sqlite3_bind_int(s, 2, limit);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		token_meta_from_row(s, &t);
+		fn(&t, arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_err(st, err, "list tokens");
+	return n;
+}
+
+int store_token_revoke_own(struct store *st, const char *token_id, const char *user_id,
+			   struct store_token_meta *out, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) "
+				   "WHERE id = ? AND user_id = ?");
+	int rc, r = 0;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	sqlite3_bind_int64(s, 1, time_now_ms());
+	bind_text(s, 2, token_id);
+	bind_text(s, 3, user_id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_err(st, err, "revoke token");
+	if (sqlite3_changes(st->db) == 0)
+		return err_set(err, MAGS_E_NOT_FOUND, ENOENT, "token not found");
+	/* its browser sessions end with it (the session check joins tokens
+	 * too; this only frees the rows) */
+	s = prep(st, "DELETE FROM sessions WHERE token_id = ?");
+	if (s) {
+		bind_text(s, 1, token_id);
+		(void)sqlite3_step(s);
+		sqlite3_finalize(s);
+	}
+	s = prep(st, "SELECT " TOKEN_META_COLUMNS " FROM tokens WHERE id = ?");
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, token_id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		token_meta_from_row(s, out);
+	else
+		r = db_err(st, err, "read token");
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_token_touch(struct store *st, const char *token_id, int64_t now)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
+				   "(last_used_at IS NULL OR last_used_at < ?)");
+	int r = 0;
+
+	if (!s)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, now);
+	bind_text(s, 2, token_id);
+	sqlite3_bind_int64(s, 3, now - STORE_TOKEN_TOUCH_MS);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_session_add(struct store *st, const char *session_id, const char *hash_hex,
+		      const struct store_ident *ident, int64_t now, int64_t expires_at,
+		      int max_per_token, struct mags_err *err)
+{
+	sqlite3_stmt *s;
+	int r = 0;
+
+	/* expired sessions of everyone go first: the table stays small */
+	s = prep(st, "DELETE FROM sessions WHERE expires_at <= ?");
+	if (!s)
+		return db_err(st, err, "prepare");
+	sqlite3_bind_int64(s, 1, now);
+	(void)sqlite3_step(s);
+	sqlite3_finalize(s);
+
+	s = prep(st, "INSERT INTO sessions (id, hash, user_id, token_id, created_at, "
+		     "expires_at) VALUES (?, ?, ?, ?, ?, ?)");
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, session_id);
+	bind_text(s, 2, hash_hex);
+	bind_text(s, 3, ident->user_id);
+	bind_text(s, 4, ident->token_id);
+	sqlite3_bind_int64(s, 5, now);
+	sqlite3_bind_int64(s, 6, expires_at);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = db_err(st, err, "add session");
+	sqlite3_finalize(s);
+	if (r < 0)
+		return r;
+
+	/* one token keeps at most max_per_token sessions: the oldest go */
+	s = prep(st, "DELETE FROM sessions WHERE token_id = ?1 AND id NOT IN "
+		     "(SELECT id FROM sessions WHERE token_id = ?1 "
+		     " ORDER BY created_at DESC, rowid DESC LIMIT ?2)");
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, ident->token_id);
+	sqlite3_bind_int(s, 2, max_per_token);
+	(void)sqlite3_step(s);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int store_session_auth(struct store *st, const char *hash_hex, int64_t now,
+		       struct store_ident *out, int64_t *expires_at)
+{
+	sqlite3_stmt *s = prep(st, "SELECT t.id, u.id, u.name, x.expires_at "
+				   "FROM sessions x "
+				   "JOIN tokens t ON t.id = x.token_id "
+				   "JOIN users u ON u.id = x.user_id "
+				   "WHERE x.hash = ? AND x.expires_at > ? "
+				   "AND t.revoked_at IS NULL AND t.user_id = x.user_id");
+	int rc, r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, hash_hex);
+	sqlite3_bind_int64(s, 2, now);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		col_copy(s, 0, out->token_id, sizeof(out->token_id));
+		col_copy(s, 1, out->user_id, sizeof(out->user_id));
+		col_copy(s, 2, out->user_name, sizeof(out->user_name));
+		if (expires_at)
+			*expires_at = sqlite3_column_int64(s, 3);
+		r = 0;
+	} else if (rc != SQLITE_DONE) {
+		r = -EIO;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_session_delete(struct store *st, const char *hash_hex)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM sessions WHERE hash = ?");
+	int r;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, hash_hex);
+	r = sqlite3_step(s) == SQLITE_DONE ? (sqlite3_changes(st->db) ? 0 : -ENOENT) : -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* Bind the WHERE clause of store_job_search from parameter 1 on; returns
+ * the next parameter index. */
+static int job_search_bind(sqlite3_stmt *s, const char *user_id,
+			   const char *const *statuses, int n_statuses, const char *like)
+{
+	int i = 1;
+
+	bind_text(s, i++, user_id);
+	for (int k = 0; k < n_statuses; k++)
+		bind_text(s, i++, statuses[k]);
+	if (like) {
+		bind_text(s, i++, like);
+		bind_text(s, i++, like);
+		bind_text(s, i++, like);
+	}
+	return i;
+}
+
+int store_job_search(struct store *st, const char *user_id,
+		     const char *const *statuses, int n_statuses, const char *q,
+		     int64_t offset, int limit, struct job **jobs, size_t *n,
+		     int64_t *total, struct mags_err *err)
+{
+	char where[512], sql[1024];
+	_cleanup_free_ char *like = NULL;
+	size_t w;
+	sqlite3_stmt *s;
+	struct job *arr;
+	size_t cnt = 0;
+	int rc = SQLITE_DONE, i;
+
+	*jobs = NULL;
+	*n = 0;
+	if (n_statuses < 0 || n_statuses > STORE_JOB_SEARCH_STATUSES)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "too many statuses");
+	w = (size_t)snprintf(where, sizeof(where), "user_id = ?");
+	if (n_statuses > 0) {
+		w += (size_t)snprintf(where + w, sizeof(where) - w, " AND status IN (");
+		for (int k = 0; k < n_statuses; k++)
+			w += (size_t)snprintf(where + w, sizeof(where) - w, "%s?", k ? ", " : "");
+		w += (size_t)snprintf(where + w, sizeof(where) - w, ")");
+	}
+	if (q && *q) {
+		/* a substring of the name, the workspace or the id; LIKE's
+		 * wildcards in q are literal */
+		size_t len = strlen(q), j = 1;
+		like = xmalloc(2 * len + 3);
+		like[0] = '%';
+		for (size_t k = 0; k < len; k++) {
+			if (q[k] == '%' || q[k] == '_' || q[k] == '\\')
+				like[j++] = '\\';
+			like[j++] = q[k];
+		}
+		like[j++] = '%';
+		like[j] = '\0';
+		snprintf(where + w, sizeof(where) - w,
+			 " AND (name LIKE ? ESCAPE '\\' OR workspace_id LIKE ? ESCAPE '\\'"
+			 " OR id LIKE ? ESCAPE '\\')");
+	}
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM jobs WHERE %s", where);
+	s = prep(st, sql);
+	if (!s)
+		return db_err(st, err, "prepare");
+	job_search_bind(s, user_id, statuses, n_statuses, like);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return db_err(st, err, "count jobs");
+	}
+	*total = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+
+	snprintf(sql, sizeof(sql), "SELECT " JOB_COLUMNS " FROM jobs WHERE %s "
+		 "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?", where);
+	s = prep(st, sql);
+	if (!s)
+		return db_err(st, err, "prepare");
+	i = job_search_bind(s, user_id, statuses, n_statuses, like);
+	sqlite3_bind_int(s, i++, limit);
+	sqlite3_bind_int64(s, i, offset);
+	arr = xcalloc((size_t)(limit > 0 ? limit : 1), sizeof(*arr));
+	while (cnt < (size_t)limit && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		job_from_row(s, &arr[cnt++]);
+	if (cnt < (size_t)limit && rc != SQLITE_DONE) {
+		sqlite3_finalize(s);
+		store_job_list_free(arr, cnt);
+		return db_err(st, err, "list jobs");
+	}
+	sqlite3_finalize(s);
+	*jobs = arr;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- public URLs, SSH access keys, URL aliases (issue 5) ---- */
+
+int store_access_url_get(struct store *st, const char *job_id, int port,
+			 char sub[STORE_SUB_MAX + 1])
+{
+	sqlite3_stmt *s = prep(st, "SELECT sub FROM access_urls WHERE job_id = ? AND port = ?");
+	int r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int(s, 2, port);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		snprintf(sub, STORE_SUB_MAX + 1, "%s", (const char *)sqlite3_column_text(s, 0));
+		r = 0;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_access_url_add(struct store *st, const char *sub, const char *job_id,
+			 const char *user_id, int port, int64_t now, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO access_urls (sub, job_id, user_id, port, "
+			       "created_at) VALUES (?, ?, ?, ?, ?)");
+	int rc;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, sub);
+	bind_text(s, 2, job_id);
+	bind_text(s, 3, user_id);
+	sqlite3_bind_int(s, 4, port);
+	sqlite3_bind_int64(s, 5, now);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return err_set(err, MAGS_E_CONFLICT, EEXIST, "url '%s' is taken", sub);
+	return rc == SQLITE_DONE ? 0 : db_err(st, err, "add url");
+}
+
+int store_access_url_find(struct store *st, const char *sub, struct store_access_url *out)
+{
+	sqlite3_stmt *s = prep(st, "SELECT job_id, user_id, port FROM access_urls WHERE sub = ?");
+	int r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, sub);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->sub, sizeof(out->sub), "%s", sub);
+		snprintf(out->job_id, sizeof(out->job_id), "%s",
+			 (const char *)sqlite3_column_text(s, 0));
+		snprintf(out->user_id, sizeof(out->user_id), "%s",
+			 (const char *)sqlite3_column_text(s, 1));
+		out->port = sqlite3_column_int(s, 2);
+		r = 0;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_access_url_latest_port(struct store *st, const char *job_id, int *port)
+{
+	sqlite3_stmt *s = prep(st, "SELECT port FROM access_urls WHERE job_id = ? "
+			       "ORDER BY created_at DESC, rowid DESC LIMIT 1");
+	int r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, job_id);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*port = sqlite3_column_int(s, 0);
+		r = 0;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_access_key_add(struct store *st, const char *pubkey, const char *job_id,
+			 const char *user_id, int64_t now, int keep, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO access_keys (pubkey, job_id, user_id, "
+			       "created_at) VALUES (?, ?, ?, ?)");
+	int rc;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, pubkey);
+	bind_text(s, 2, job_id);
+	bind_text(s, 3, user_id);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return db_err(st, err, "add access key");
+	/* a job keeps its newest keys only */
+	s = prep(st, "DELETE FROM access_keys WHERE job_id = ?1 AND pubkey NOT IN "
+		 "(SELECT pubkey FROM access_keys WHERE job_id = ?1 "
+		 "ORDER BY created_at DESC, rowid DESC LIMIT ?2)");
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int(s, 2, keep);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : db_err(st, err, "trim access keys");
+}
+
+int store_access_key_list_live(struct store *st, store_access_key_fn fn, void *arg)
+{
+	sqlite3_stmt *s = prep(st, "SELECT k.pubkey, k.job_id, k.user_id FROM access_keys k "
+			       "JOIN jobs j ON j.id = k.job_id "
+			       "WHERE j.status NOT IN ('completed', 'error', 'stopped') "
+			       "ORDER BY k.created_at, k.rowid");
+	int n = 0;
+
+	if (!s)
+		return -EIO;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		fn((const char *)sqlite3_column_text(s, 0), (const char *)sqlite3_column_text(s, 1),
+		   (const char *)sqlite3_column_text(s, 2), arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_alias_add(struct store *st, const struct store_alias *a, struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "INSERT INTO url_aliases (subdomain, user_id, workspace_id, "
+			       "created_at) VALUES (?, ?, ?, ?)");
+	int rc;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, a->subdomain);
+	bind_text(s, 2, a->user_id);
+	bind_text(s, 3, a->workspace_id);
+	sqlite3_bind_int64(s, 4, a->created_at);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc == SQLITE_CONSTRAINT)
+		return err_set(err, MAGS_E_CONFLICT, EEXIST, "alias '%s' is taken", a->subdomain);
+	return rc == SQLITE_DONE ? 0 : db_err(st, err, "add alias");
+}
+
+static void alias_from_row(sqlite3_stmt *s, struct store_alias *a)
+{
+	memset(a, 0, sizeof(*a));
+	snprintf(a->subdomain, sizeof(a->subdomain), "%s", (const char *)sqlite3_column_text(s, 0));
+	snprintf(a->user_id, sizeof(a->user_id), "%s", (const char *)sqlite3_column_text(s, 1));
+	snprintf(a->workspace_id, sizeof(a->workspace_id), "%s",
+		 (const char *)sqlite3_column_text(s, 2));
+	a->created_at = sqlite3_column_int64(s, 3);
+}
+
+int store_alias_get(struct store *st, const char *sub, struct store_alias *out)
+{
+	sqlite3_stmt *s = prep(st, "SELECT subdomain, user_id, workspace_id, created_at "
+			       "FROM url_aliases WHERE subdomain = ?");
+	int r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, sub);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		alias_from_row(s, out);
+		r = 0;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_alias_list(struct store *st, const char *user_id, store_alias_fn fn, void *arg,
+		     struct mags_err *err)
+{
+	sqlite3_stmt *s = prep(st, "SELECT subdomain, user_id, workspace_id, created_at "
+			       "FROM url_aliases WHERE user_id = ? ORDER BY created_at, rowid");
+	struct store_alias a;
+	int n = 0, rc;
+
+	if (!s)
+		return db_err(st, err, "prepare");
+	bind_text(s, 1, user_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		alias_from_row(s, &a);
+		fn(&a, arg);
+		n++;
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? n : db_err(st, err, "list aliases");
+}
+
+int store_alias_count(struct store *st, const char *user_id)
+{
+	sqlite3_stmt *s = prep(st, "SELECT count(*) FROM url_aliases WHERE user_id = ?");
+	int n = -EIO;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, user_id);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+int store_alias_delete(struct store *st, const char *sub, const char *user_id)
+{
+	sqlite3_stmt *s = prep(st, "DELETE FROM url_aliases WHERE subdomain = ? AND user_id = ?");
+	int rc;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, sub);
+	bind_text(s, 2, user_id);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return -EIO;
+	return sqlite3_changes(st->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_job_live_for_workspace(struct store *st, const char *user_id, const char *ws,
+				 char job_id[JOB_ID_MAX])
+{
+	sqlite3_stmt *s = prep(st, "SELECT id FROM jobs WHERE user_id = ? AND workspace_id = ? "
+			       "AND status IN ('running', 'sleeping', 'accepted') "
+			       "ORDER BY (status = 'accepted'), created_at DESC, rowid DESC LIMIT 1");
+	int r = -ENOENT;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, user_id);
+	bind_text(s, 2, ws);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		snprintf(job_id, JOB_ID_MAX, "%s", (const char *)sqlite3_column_text(s, 0));
+		r = 0;
+	}
 	sqlite3_finalize(s);
 	return r;
 }

@@ -27,6 +27,7 @@
 #include "common/util.h"
 #include "magsd/image.h"
 #include "magsd/log.h"
+#include "magsd/task.h"
 #include "common/banned.h"
 
 #define STATUS_LINE_MAX 1024
@@ -72,6 +73,8 @@ struct supervisor {
 	unsigned char slots[SUPERVISOR_MAX_SLOTS];
 	supervisor_change_fn on_change;
 	void *on_change_arg;
+	supervisor_end_fn on_end;
+	void *on_end_arg;
 };
 
 struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
@@ -110,6 +113,12 @@ void supervisor_on_change(struct supervisor *sv, supervisor_change_fn fn, void *
 {
 	sv->on_change = fn;
 	sv->on_change_arg = arg;
+}
+
+void supervisor_on_end(struct supervisor *sv, supervisor_end_fn fn, void *arg)
+{
+	sv->on_end = fn;
+	sv->on_end_arg = arg;
 }
 
 static void changed(struct supervisor *sv, const char *id)
@@ -298,8 +307,10 @@ child_exec(const char *runtime, char **argv, int wfd, int devnull)
 }
 
 int supervisor_spawn(struct supervisor *sv, const struct job *job,
-		     char *const *env, size_t n_env, struct mags_err *err)
+		     char *const *env, size_t n_env,
+		     const struct supervisor_layers *layers, struct mags_err *err)
 {
+	static const struct supervisor_layers none;
 	const char *dd = sv->cfg->data_dir, *used;
 	_cleanup_free_ char *rootfs = supervisor_image_rootfs(dd, sv->image, &used);
 	_cleanup_free_ char *jobdir = xasprintf("%s/jobs/%s", dd, job->id);
@@ -333,7 +344,10 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	snprintf(pids, sizeof(pids), "%d", sv->cfg->pids);
 	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
 
-	argv = xcalloc(32 + 2 * n_env, sizeof(char *));
+	if (!layers)
+		layers = &none;
+	argv = xcalloc(34 + 2 * (n_env + layers->n_lowers + layers->n_copy_in),
+		       sizeof(char *));
 #define ARG(x) (argv[argc++] = (char *)(x))
 	ARG(sv->runtime); ARG("run");
 	ARG("--id"); ARG(job->id);
@@ -349,6 +363,15 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	for (size_t i = 0; i < n_env; i++) {
 		ARG("--env");
 		ARG(env[i]);
+	}
+	if (layers->upper) {
+		ARG("--upper"); ARG(layers->upper);
+	}
+	for (size_t i = 0; i < layers->n_lowers; i++) {
+		ARG("--lower"); ARG(layers->lowers[i]);
+	}
+	for (size_t i = 0; i < layers->n_copy_in; i++) {
+		ARG("--copy-in"); ARG(layers->copy_in[i]);
 	}
 	if (strlen(job->script) > SCRIPT_ARG_MAX) {
 		/* one execve argument is at most 128 KiB (MAX_ARG_STRLEN) */
@@ -495,8 +518,10 @@ void supervisor_reap(struct supervisor *sv)
 		while (*pp && (*pp)->pid != pid)
 			pp = &(*pp)->next;
 		sb = *pp;
-		if (!sb)
+		if (!sb) {
+			(void)task_reaped(pid, wstatus);
 			continue;
+		}
 		*pp = sb->next;
 		if (sb->fd >= 0)
 			(void)status_read(sv, sb);
@@ -509,6 +534,8 @@ void supervisor_reap(struct supervisor *sv)
 		sv->slots[sb->slot] = 0;
 		sv->live--;
 		changed(sv, sb->id);
+		if (sv->on_end)
+			sv->on_end(sb->id, sv->on_end_arg);
 		free(sb->error);
 		free(sb);
 	}

@@ -40,11 +40,26 @@ void supervisor_free(struct supervisor *sv);
 
 void supervisor_on_change(struct supervisor *sv, supervisor_change_fn fn, void *arg);
 
+/* Called once a job's runtime was reaped and its end recorded. */
+typedef void (*supervisor_end_fn)(const char *job_id, void *arg);
+void supervisor_on_end(struct supervisor *sv, supervisor_end_fn fn, void *arg);
+
+/* What a job on a workspace adds to the runtime's command line (NULL/0 =
+ * nothing): --upper, --lower (topmost first), --copy-in HOST:SANDBOXPATH. */
+struct supervisor_layers {
+	const char *upper;
+	char *const *lowers;
+	size_t n_lowers;
+	char *const *copy_in;
+	size_t n_copy_in;
+};
+
 /* Start the sandbox of an accepted job (already in the store). env: n_env
- * "KEY=VALUE" strings for the sandbox. On failure the job is not touched and
- * err says why (the caller records it on the job). */
+ * "KEY=VALUE" strings for the sandbox; layers may be NULL. On failure the
+ * job is not touched and err says why (the caller records it on the job). */
 int supervisor_spawn(struct supervisor *sv, const struct job *job,
-		     char *const *env, size_t n_env, struct mags_err *err);
+		     char *const *env, size_t n_env,
+		     const struct supervisor_layers *layers, struct mags_err *err);
 
 /* Ask the job's runtime to stop (SIGTERM; SIGKILL 10 s later if it is
  * still there). 0 if signalled, 1 if it already reported its end,
@@ -55,7 +70,8 @@ int supervisor_stop(struct supervisor *sv, const char *job_id);
 int supervisor_is_live(struct supervisor *sv, const char *job_id);
 int supervisor_live_count(struct supervisor *sv);
 
-/* Reap every exited child (call on SIGCHLD). */
+/* Reap every exited child (call on SIGCHLD); children that are not
+ * runtimes go to task_reaped (task.h). */
 void supervisor_reap(struct supervisor *sv);
 
 /* Deadlines (SIGKILL of runtimes that overstay): ms until the next one, -1

@@ -22,15 +22,19 @@ const char args_usage[] =
 	"                        [--env KEY=VALUE]... [--upper DIR] [--lower DIR]...\n"
 	"                        [--copy-in HOSTFILE:SANDBOXPATH]... [--keep-alive]\n"
 	"                        [--control SOCKET] [--state-file FILE]\n"
+	"                        [--net none|nat] [--net-addr A.B.C.D/30]\n"
+	"                        [--net-allow CIDR]...\n"
 	"                        (-- SCRIPT | --script-file FILE)\n"
 	"       mags-runtime exec --control SOCKET [--timeout SEC] [--cwd DIR]\n"
 	"                        [--env KEY=VALUE]... -- COMMAND\n"
 	"       mags-runtime status --control SOCKET\n"
 	"       mags-runtime stop --control SOCKET\n"
+	"       mags-runtime net-setup\n"
+	"       mags-runtime net-teardown [--force]\n"
 	"\n"
 	"Builds one sandbox, runs SCRIPT with /bin/sh -c inside it and reports on fd 3\n"
-	"(or stderr if fd 3 is not open): started PID, exit CODE, timeout, stopped,\n"
-	"error MESSAGE. See docs/ARCHITECTURE.md.\n";
+	"(or stderr if fd 3 is not open): net ADDRESS, started PID, exit CODE, timeout,\n"
+	"stopped, error MESSAGE. See docs/ARCHITECTURE.md.\n";
 
 static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -154,7 +158,7 @@ enum opt {
 	OPT_ID, OPT_ROOTFS, OPT_LOG, OPT_RUN_DIR, OPT_UID_BASE, OPT_TIMEOUT,
 	OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_LOG_LIMIT, OPT_HOSTNAME, OPT_ENV,
 	OPT_SCRIPT_FILE, OPT_UPPER, OPT_LOWER, OPT_COPY_IN, OPT_KEEP_ALIVE,
-	OPT_CONTROL, OPT_STATE_FILE,
+	OPT_CONTROL, OPT_STATE_FILE, OPT_NET, OPT_NET_ADDR, OPT_NET_ALLOW,
 };
 
 static const struct {
@@ -171,6 +175,8 @@ static const struct {
 	{ "pids", OPT_PIDS },       { "log-limit", OPT_LOG_LIMIT },
 	{ "hostname", OPT_HOSTNAME }, { "env", OPT_ENV },
 	{ "script-file", OPT_SCRIPT_FILE },
+	{ "net", OPT_NET },         { "net-addr", OPT_NET_ADDR },
+	{ "net-allow", OPT_NET_ALLOW },
 };
 
 static int set_option(struct runtime_config *cfg, enum opt opt, const char *name,
@@ -257,6 +263,36 @@ static int set_option(struct runtime_config *cfg, enum opt opt, const char *name
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "too many --env options (max %d)", RUNTIME_ENV_MAX);
 		cfg->env[cfg->n_env++] = val;
+		return 0;
+	case OPT_NET:
+		if (!strcmp(val, "none"))
+			cfg->net_mode = RUNTIME_NET_NONE;
+		else if (!strcmp(val, "nat"))
+			cfg->net_mode = RUNTIME_NET_NAT;
+		else
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "invalid --net '%.32s': need none or nat", val);
+		return 0;
+	case OPT_NET_ADDR: {
+		struct netcfg_link link;
+
+		if (netcfg_parse_cidr(val, &cfg->net_addr) < 0 ||
+		    netcfg_link_for_subnet(&cfg->net_addr, &link) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "invalid --net-addr '%.32s': need a /30 of %s by its "
+				       "network address (10.200.0.4/30)", val, NETCFG_POOL_CIDR);
+		cfg->has_net_addr = 1;
+		return 0;
+	}
+	case OPT_NET_ALLOW:
+		if (cfg->n_net_allow >= NETCFG_ALLOW_MAX)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "too many --net-allow options (max %d)", NETCFG_ALLOW_MAX);
+		if (netcfg_parse_cidr(val, &cfg->net_allow[cfg->n_net_allow]) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "invalid --net-allow '%.32s': need an IPv4 address or "
+				       "network (198.51.100.0/24), host bits zero", val);
+		cfg->n_net_allow++;
 		return 0;
 	case OPT_CPUS:
 		if (parse_milli(val, &v) < 0 || v < 10 || v > 1024 * 1000)
@@ -377,6 +413,9 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 			       "missing --%s",
 			       !cfg->id ? "id" : !cfg->rootfs ? "rootfs" :
 			       !cfg->log_path ? "log" : "run-dir");
+	if ((cfg->has_net_addr || cfg->n_net_allow) && cfg->net_mode != RUNTIME_NET_NAT)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "--%s needs --net nat", cfg->has_net_addr ? "net-addr" : "net-allow");
 	/* One argument is at most 128 KiB (MAX_ARG_STRLEN): bigger scripts
 	 * come in a file. */
 	if (cfg->script_file) {

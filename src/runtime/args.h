@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/netcfg.h"
 
 #define RUNTIME_DEFAULT_UID_BASE  100000u
 #define RUNTIME_DEFAULT_TIMEOUT   300u          /* seconds, 0 = none */
@@ -27,6 +28,12 @@
 #define RUNTIME_COPYIN_MAX   64    /* --copy-in files */
 #define RUNTIME_SANDBOX_PATH_MAX 512 /* SANDBOXPATH of --copy-in */
 #define RUNTIME_SOCKET_PATH_MAX  107 /* --control: sun_path less its NUL */
+
+/* --net: the sandbox's network (issue 5). */
+enum runtime_net {
+	RUNTIME_NET_NONE = 0, /* loopback only (the default) */
+	RUNTIME_NET_NAT,      /* a veth link to the host, egress NATed */
+};
 
 /* --copy-in HOSTFILE:SANDBOXPATH, both pointing into argv. */
 struct runtime_copyin {
@@ -61,6 +68,13 @@ struct runtime_config {
 	int keep_alive;          /* the sandbox outlives its script */
 	const char *control;     /* exec/control socket path on the host */
 	const char *state_file;  /* the supervisor's state, rewritten atomically */
+	/* Network (issue 5): --net, --net-addr (a /30 of the pool; 0 =
+	 * derived from the uid base), --net-allow (egress only to these). */
+	enum runtime_net net_mode;
+	int has_net_addr;
+	struct netcfg_cidr net_addr;
+	struct netcfg_cidr net_allow[NETCFG_ALLOW_MAX];
+	unsigned n_net_allow;
 	const char *script;      /* after "--"; NULL with --script-file */
 	const char *script_file; /* --script-file: read by the supervisor */
 	/* The process's argv and environment strings (one block, set by

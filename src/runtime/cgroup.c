@@ -32,6 +32,8 @@ void cgroup_limits_compute(struct cgroup_limits *l, uint32_t memory_mb,
 {
 	l->memory_bytes = (uint64_t)memory_mb << 20;
 	l->cpu_quota_us = cpu_milli * (CGROUP_CPU_PERIOD_US / 1000);
+	if (l->cpu_quota_us < CGROUP_CPU_QUOTA_MIN_US)
+		l->cpu_quota_us = CGROUP_CPU_QUOTA_MIN_US;
 	l->pids = pids;
 }
 

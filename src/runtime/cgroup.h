@@ -19,7 +19,11 @@
 
 #define CGROUP_FS_ROOT   "/sys/fs/cgroup"
 #define CGROUP_PARENT    "mags"
-#define CGROUP_CPU_PERIOD_US 100000u
+/* A short CFS period: with 100 ms a sandbox holding a 1-CPU quota can burn
+ * both cores for 50 ms at a time, starving magsd and its neighbours in
+ * bursts; 10 ms keeps those bursts short. */
+#define CGROUP_CPU_PERIOD_US 10000u
+#define CGROUP_CPU_QUOTA_MIN_US 1000u   /* the kernel's minimum */
 #define CGROUP_MAX_DIRS  5
 #define CGROUP_PATH_MAX  256  /* the root, a controller, "mags", an id */
 

@@ -9,6 +9,7 @@
 
 #include "runtime/args.h"
 #include "runtime/control.h"
+#include "runtime/netfw.h"
 #include "runtime/sandbox.h"
 #include "runtime/status.h"
 #include "common/banned.h"
@@ -22,6 +23,8 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "exec") || !strcmp(argv[1], "status") ||
 			  !strcmp(argv[1], "stop")))
 		return control_client_main(argc, argv);
+	if (argc >= 2 && (!strcmp(argv[1], "net-setup") || !strcmp(argv[1], "net-teardown")))
+		return netfw_main(argc, argv);
 	status_open();
 	r = args_parse(argc, argv, &cfg, &err);
 	if (r == 1) {

@@ -1,16 +1,32 @@
 /*
- * net.c - network namespace set-up (see net.h). Job-independent.
+ * net.c - the sandbox's network namespace: loopback (inside), and with
+ * --net nat the veth link to the host (by the supervisor). See net.h.
+ *
+ * The supervisor configures the sandbox's end without running anything
+ * inside: it creates the pair with the peer already in the sandbox's
+ * namespace and named eth0 (IFLA_NET_NS_FD), then opens a second
+ * rtnetlink socket while briefly joined to that namespace (setns and
+ * straight back: a socket stays bound to the namespace it was made in)
+ * and sets the address and route through it. The sandbox itself never
+ * needs CAP_NET_ADMIN.
  */
 #include "runtime/net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "runtime/netfw.h"
+#include "runtime/netlink.h"
 #include "common/banned.h"
 
 int net_loopback_up(struct mags_err *err)
@@ -38,4 +54,161 @@ int net_allow_ping(struct mags_err *err)
 	if (r < 0)
 		return err_sys(err, -r, "write 'net.ipv4.ping_group_range'");
 	return 0;
+}
+
+/* The rtnetlink socket and eth0's index, inside the namespace of ns. */
+static int open_inside(int ns, int *ifindex, struct mags_err *err)
+{
+	_cleanup_close_ int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	int fd, e = 0;
+
+	if (self < 0)
+		return err_sys(err, errno, "open '/proc/self/ns/net'");
+	if (setns(ns, CLONE_NEWNET) < 0)
+		return err_sys(err, errno, "setns into the sandbox's network namespace");
+	fd = netlink_open();
+	*ifindex = (int)if_nametoindex("eth0");
+	if (!*ifindex)
+		e = errno;
+	if (setns(self, CLONE_NEWNET) < 0)
+		abort(); /* we would configure the host as if it were the sandbox */
+	if (fd < 0)
+		return err_sys(err, -fd, "netlink socket");
+	if (!*ifindex) {
+		close(fd);
+		return err_sys(err, e, "find 'eth0'");
+	}
+	return fd;
+}
+
+/* Create the pair; a host end of that name that is still there is
+ * normally the previous sandbox of this slot, whose namespace the kernel
+ * is still destroying: give it a second. */
+static int create_pair(struct net_link *n, int ns, struct mags_err *err)
+{
+	int64_t deadline = time_mono_ms() + 1000;
+	int r;
+
+	while ((r = netlink_veth_create(n->rtnl, n->link.ifname, "eth0", ns)) == -EEXIST &&
+	       time_mono_ms() < deadline)
+		usleep(10000);
+	if (r == -EEXIST)
+		return err_set(err, MAGS_E_CONFLICT, EEXIST,
+			       "interface '%s' exists: another sandbox has the address "
+			       "of this slot", n->link.ifname);
+	if (r < 0)
+		return err_sys(err, -r, "create veth '%s'", n->link.ifname);
+	n->ifindex = (int)if_nametoindex(n->link.ifname);
+	if (!n->ifindex)
+		return err_sys(err, errno, "find '%s'", n->link.ifname);
+	return 0;
+}
+
+int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
+	       struct mags_err *err)
+{
+	char path[64], a[16];
+	_cleanup_close_ int ns = -1, in = -1;
+	int eth0 = 0, r;
+
+	n->rtnl = -1;
+	if (cfg->net_mode != RUNTIME_NET_NAT)
+		return 0;
+	if (cfg->has_net_addr) {
+		if (netcfg_link_for_subnet(&cfg->net_addr, &n->link) < 0)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "bad --net-addr");
+	} else {
+		netcfg_link_for_uid_base(cfg->uid_base, &n->link);
+	}
+
+	/* The firewall first: a link without it would reach the host. */
+	r = netfw_ready();
+	if (r == 0)
+		r = netfw_setup(err);
+	else if (r < 0)
+		err_sys(err, -r, "ask nftables for table '" NETFW_TABLE "'");
+	if (r < 0)
+		return -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return err_sys(err, errno, "open '%s'", path);
+	n->rtnl = netlink_open();
+	if (n->rtnl < 0)
+		return err_sys(err, -n->rtnl, "netlink socket");
+
+	if (create_pair(n, ns, err) < 0)
+		goto bad;
+	r = netlink_link_no_ipv6(n->rtnl, n->ifindex);
+	if (r >= 0)
+		r = netlink_addr_add(n->rtnl, n->ifindex, n->link.host, NETCFG_LINK_PREFIX);
+	if (r < 0) {
+		err_sys(err, -r, "address %s on '%s'", netcfg_format_ipv4(n->link.host, a),
+			n->link.ifname);
+		goto bad;
+	}
+	/* The allow list is in place before a packet can flow. */
+	if (cfg->n_net_allow) {
+		if (netfw_job_add(n->ifindex, cfg->net_allow, cfg->n_net_allow, err) < 0)
+			goto bad;
+		n->has_policy = 1;
+	}
+	r = netlink_link_up(n->rtnl, n->ifindex);
+	if (r < 0) {
+		err_sys(err, -r, "bring up '%s'", n->link.ifname);
+		goto bad;
+	}
+
+	in = open_inside(ns, &eth0, err);
+	if (in < 0)
+		goto bad;
+	r = netlink_link_no_ipv6(in, eth0);
+	if (r >= 0)
+		r = netlink_addr_add(in, eth0, n->link.sandbox, NETCFG_LINK_PREFIX);
+	if (r >= 0)
+		r = netlink_link_up(in, eth0);
+	if (r >= 0)
+		r = netlink_route_default(in, eth0, n->link.host);
+	if (r < 0) {
+		err_sys(err, -r, "configure 'eth0' (%s/%d via %s)",
+			netcfg_format_ipv4(n->link.sandbox, a), NETCFG_LINK_PREFIX,
+			netcfg_format_ipv4(n->link.host, path));
+		goto bad;
+	}
+	return 0;
+bad:
+	net_detach(n);
+	return -1;
+}
+
+void net_detach(struct net_link *n)
+{
+	if (n->has_policy) {
+		/* Failing leaves a rule keyed by a dead ifindex: harmless. */
+		netfw_job_del(n->ifindex, NULL);
+		n->has_policy = 0;
+	}
+	if (n->ifindex > 0 && n->rtnl >= 0)
+		netlink_link_del(n->rtnl, n->ifindex);
+	n->ifindex = 0;
+	if (n->rtnl >= 0)
+		close(n->rtnl);
+	n->rtnl = -1;
+}
+
+int net_resolv_conf_fd(void)
+{
+	uint32_t ns[NETCFG_NAMESERVERS_MAX];
+	_cleanup_free_ char *text = netcfg_resolv_conf(ns, netfw_nameservers(ns, NETCFG_NAMESERVERS_MAX));
+	int fd = memfd_create("resolv.conf", MFD_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (write_full(fd, text, strlen(text)) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
 }

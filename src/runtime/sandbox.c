@@ -14,14 +14,18 @@
  *      uts, ipc and net namespaces                mounts private, lo up
  *   A5 write P's uid/gid maps
  *   A6 move P into the cgroup
+ *   A7 --net nat: veth pair, host end mgN
+ *      here, eth0 + address + default
+ *      route in P's netns, allow list
  *   B1 idmapped layers (snapshots, the     ->  B2 cgroup namespace
- *      workspace), uploads' fds, then the      B3 tmpfs scratch, become root
+ *      workspace), resolv.conf (nat) and       B3 tmpfs scratch, become root
+ *      uploads' fds, then the
  *      idmapped read-only image with GO        B4 overlay root, /proc, /dev,
  *                                                 /sys, hostname, pivot_root,
- *                                                 uploads
+ *                                                 resolv.conf, uploads
  *                                              B5 stdio, drop capabilities,
  *                                                 no_new_privs, seccomp
- *   C1 "started <pid>"                     <-  B6 fork the script, READY,
+ *   C1 "net <ip>" (nat), "started <pid>"   <-  B6 fork the script, READY,
  *   C2 wait: exit / timeout / SIGTERM /           and be its init (init.c),
  *      stop request / script-exit                 serving execs (execsrv.c)
  *   C3 OOM and timeout records, teardown, report
@@ -103,8 +107,8 @@ static void child_fail(int sock, struct mags_err *err)
 /* P: what the supervisor sends before and with GO. */
 struct handover {
 	struct mounts_layers layers;
-	int file[RUNTIME_COPYIN_MAX];
-	char *file_path[RUNTIME_COPYIN_MAX];
+	int file[RUNTIME_COPYIN_MAX + 1];     /* + /etc/resolv.conf */
+	char *file_path[RUNTIME_COPYIN_MAX + 1];
 	unsigned n_file;
 };
 
@@ -136,7 +140,7 @@ static int receive_handover(int sock, struct handover *h)
 			}
 			break;
 		case CHANNEL_FILE:
-			if (h->n_file < RUNTIME_COPYIN_MAX &&
+			if (h->n_file < RUNTIME_COPYIN_MAX + 1 &&
 			    args_valid_sandbox_path(msg)) {
 				h->file[h->n_file] = fd;
 				h->file_path[h->n_file++] = xstrdup(msg);
@@ -273,6 +277,7 @@ struct supervisor {
 	int made_run_dir;
 	int made_control;
 	pid_t pid;          /* the sandbox's pid 1, host pid */
+	struct net_link net; /* --net nat: the veth and its firewall entry */
 	struct logwriter lw; /* system records into the job log */
 	int reaped;
 	int wstatus;
@@ -304,6 +309,7 @@ static void kill_and_reap(struct supervisor *s)
 static void teardown(struct supervisor *s)
 {
 	kill_and_reap(s);
+	net_detach(&s->net);
 	if (s->have_cg)
 		cgroup_destroy(&s->cg);
 	/* The run dir holds nothing on the host: the sandbox's tmpfs on it
@@ -521,6 +527,14 @@ static int send_handover(struct supervisor *s, struct mags_err *err)
 	const struct runtime_config *cfg = s->cfg;
 	int fd;
 
+	/* Before the uploads, so a user's own /etc/resolv.conf wins. */
+	if (cfg->net_mode == RUNTIME_NET_NAT) {
+		fd = net_resolv_conf_fd();
+		if (fd < 0)
+			return err_sys(err, -fd, "write resolv.conf"), err_wrap(err, "network"), -1;
+		if (send_one(s, CHANNEL_FILE, "/etc/resolv.conf", fd, err) < 0)
+			return -1;
+	}
 	for (unsigned i = 0; i < cfg->n_lower; i++) {
 		fd = mounts_idmapped_tree(cfg->lower[i], s->pid, 0, err);
 		if (fd < 0)
@@ -553,7 +567,7 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	struct runtime_config job = *cfg_in;
 	const struct runtime_config *cfg = &job;
 	struct supervisor s = { .cfg = &job, .log_fd = -1, .sfd = -1, .sock = -1,
-				 .control_fd = -1 };
+				 .control_fd = -1, .net = { .rtnl = -1 } };
 	struct mags_err err = { 0 };
 	struct cgroup_limits lim;
 	struct stat st;
@@ -664,6 +678,12 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return fail(&s, &err);
 	}
 
+	/* A7. The link exists, addressed and routed, before P is told GO. */
+	if (net_attach(cfg, s.pid, &s.net, &err) < 0) {
+		err_wrap(&err, "network");
+		return fail(&s, &err);
+	}
+
 	/* B1. */
 	if (send_handover(&s, &err) < 0)
 		return fail(&s, &err);
@@ -677,7 +697,11 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return 0;
 	}
 
-	/* C1. */
+	/* C1. The address first: magsd routes the proxy to it. */
+	if (cfg->net_mode == RUNTIME_NET_NAT) {
+		char ip[16];
+		status_send("net %s", netcfg_format_ipv4(s.net.link.sandbox, ip));
+	}
 	status_send("started %d", (int)s.pid);
 
 	/* C2. */

@@ -125,9 +125,11 @@ def test_missing_or_wrong_fields_are_400(srv):
         error_shape(srv.api("POST", "/mags-jobs", body), 400)
 
 
-def test_workspace_fields_are_400_for_now(srv):
-    for extra in ({"workspace_id": "ws"}, {"persistent": True},
-                  {"base_workspace_id": "golden"}, {"workspace": "ws"}, {"persist": True}):
+def test_bad_workspace_fields_are_400(srv):
+    # (the workspace tests themselves are in test_workspaces.py)
+    for extra in ({"workspace_id": "a/b"}, {"workspace_id": ".."}, {"workspace": "x y"},
+                  {"ephemeral": True, "workspace_id": "ws"}, {"no_sleep": True},
+                  {"ephemeral": True, "persist": True}, {"disk_gb": 0}):
         body = {"script": "true"}
         body.update(extra)
         error_shape(srv.api("POST", "/mags-jobs", body), 400)

@@ -51,12 +51,20 @@ static const char *env(const char *name, const char *def)
 	return v ? v : def;
 }
 
+/* Peak RSS of this program: VmHWM belongs to the address space, so unlike
+ * getrusage's ru_maxrss it does not include the forked parent's pages from
+ * before execve (a large pytest would otherwise count as ours). */
 static void report_rss(void)
 {
-	struct rusage ru;
+	char line[256];
+	FILE *f;
 
-	if (getenv("OBJSTORE_TOOL_RSS") && getrusage(RUSAGE_SELF, &ru) == 0)
-		fprintf(stderr, "maxrss_kb=%ld\n", ru.ru_maxrss);
+	if (!getenv("OBJSTORE_TOOL_RSS") || !(f = fopen("/proc/self/status", "re")))
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmHWM:", 6))
+			fprintf(stderr, "maxrss_kb=%ld\n", strtol(line + 6, NULL, 10));
+	fclose(f);
 }
 
 int main(int argc, char **argv)

@@ -14,7 +14,7 @@
 static int check(const char *body, struct job_request *jr, struct mags_err *err)
 {
 	err_clear(err);
-	return api_validate_job(body, strlen(body), 300, jr, err);
+	return api_validate_job(body, strlen(body), 300, 64, jr, err);
 }
 
 static void expect_400(const char *body, const char *msg_part)
@@ -102,21 +102,77 @@ static void script_is_required_and_bounded(void **state)
 	free(big);
 }
 
-static void workspace_fields_are_refused_for_now(void **state)
+static void workspace_fields_are_taken(void **state)
 {
-	static const char *const bodies[] = {
-		"{\"script\": \"x\", \"workspace_id\": \"w\"}",
-		"{\"script\": \"x\", \"base_workspace_id\": \"w\"}",
-		"{\"script\": \"x\", \"persistent\": true}",
-		"{\"script\": \"x\", \"no_sleep\": true}",
-		"{\"script\": \"x\", \"file_ids\": [\"f\"]}",
-		"{\"script\": \"x\", \"disk_gb\": 4}",
-		"{\"script\": \"x\", \"startup_command\": \"s\"}",
-		"{\"script\": \"x\", \"workspace\": \"w\"}",
-		"{\"script\": \"x\", \"persist\": true}",
-	};
-	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++)
-		expect_400(bodies[i], "workspace support is not available yet");
+	struct job_request jr;
+	struct mags_err err;
+
+	assert_int_equal(check("{\"script\": \"x\", \"workspace_id\": \"fork-1\","
+			       " \"base_workspace_id\": \"golden.v2\", \"persistent\": true,"
+			       " \"no_sleep\": true, \"no_sync\": true, \"disk_gb\": 4,"
+			       " \"file_ids\": [\"file_ab12\", \"file_cd34\"],"
+			       " \"startup_command\": \"sleep infinity\"}", &jr, &err), 0);
+	assert_string_equal(jr.workspace, "fork-1");
+	assert_string_equal(jr.base, "golden.v2");
+	assert_int_equal(jr.persistent, 1);
+	assert_int_equal(jr.no_sleep, 1);
+	assert_int_equal(jr.no_sync, 1);
+	assert_int_equal(jr.disk_gb, 4);
+	assert_int_equal(jr.n_file_ids, 2);
+	assert_string_equal(jr.file_ids[1], "file_cd34");
+	assert_string_equal(jr.startup_command, "sleep infinity");
+	job_request_release(&jr);
+
+	/* [003] aliases */
+	assert_int_equal(check("{\"script\": \"x\", \"workspace\": \"my-app\", \"persist\": true}",
+			       &jr, &err), 0);
+	assert_string_equal(jr.workspace, "my-app");
+	assert_int_equal(jr.persistent, 1);
+	assert_int_equal(jr.disk_gb, 0);
+	job_request_release(&jr);
+
+	/* -p without a workspace is allowed (the server names one) */
+	assert_int_equal(check("{\"script\": \"x\", \"persistent\": true}", &jr, &err), 0);
+	assert_null(jr.workspace);
+	job_request_release(&jr);
+}
+
+static void workspace_fields_are_checked(void **state)
+{
+	char name64[128];
+
+	expect_400("{\"script\": \"x\", \"ephemeral\": true, \"workspace_id\": \"w\"}", "'ephemeral'");
+	expect_400("{\"script\": \"x\", \"ephemeral\": true, \"base_workspace_id\": \"w\"}", "'ephemeral'");
+	expect_400("{\"script\": \"x\", \"ephemeral\": true, \"persistent\": true}", "'ephemeral'");
+	expect_400("{\"script\": \"x\", \"ephemeral\": true, \"persist\": true}", "'ephemeral'");
+	expect_400("{\"script\": \"x\", \"no_sleep\": true}", "'no_sleep' requires");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"a/b\"}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"a..b\"}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"..\"}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \".hidden\"}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"-x\"}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"a\\u0000b\"}", "not allowed");  /* NUL: malformed */
+	expect_400("{\"script\": \"x\", \"workspace_id\": 5}", "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"base_workspace_id\": \"a b\"}", "'base_workspace_id'");
+	expect_400("{\"script\": \"x\", \"workspace\": \"x\\ny\"}", "'workspace'");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"a\", \"workspace\": \"b\"}", "disagrees");
+	expect_400("{\"script\": \"x\", \"workspace_id\": \"a\", \"base_workspace_id\": \"a\"}",
+		   "must differ");
+	snprintf(name64, sizeof(name64), "{\"script\": \"x\", \"workspace_id\": \"%064d\"}", 0);
+	expect_400(name64, "'workspace_id'");
+	expect_400("{\"script\": \"x\", \"persistent\": \"yes\"}", "'persistent'");
+	expect_400("{\"script\": \"x\", \"disk_gb\": 0}", "'disk_gb'");
+	expect_400("{\"script\": \"x\", \"disk_gb\": 65}", "'disk_gb'");
+	expect_400("{\"script\": \"x\", \"disk_gb\": 1.5}", "'disk_gb'");
+	expect_400("{\"script\": \"x\", \"file_ids\": \"f\"}", "'file_ids'");
+	expect_400("{\"script\": \"x\", \"file_ids\": [\"../etc\"]}", "'file_ids'");
+	expect_400("{\"script\": \"x\", \"startup_command\": 3}", "'startup_command'");
+
+	struct job_request jr;
+	struct mags_err err;
+	snprintf(name64, sizeof(name64), "{\"script\": \"x\", \"workspace_id\": \"%063d\"}", 0);
+	assert_int_equal(check(name64, &jr, &err), 0);
+	job_request_release(&jr);
 }
 
 static void fields_are_type_and_range_checked(void **state)
@@ -170,7 +226,8 @@ int main(void)
 		cmocka_unit_test(full_request_is_taken),
 		cmocka_unit_test(malformed_json_names_the_position),
 		cmocka_unit_test(script_is_required_and_bounded),
-		cmocka_unit_test(workspace_fields_are_refused_for_now),
+		cmocka_unit_test(workspace_fields_are_taken),
+		cmocka_unit_test(workspace_fields_are_checked),
 		cmocka_unit_test(fields_are_type_and_range_checked),
 		cmocka_unit_test(environment_is_bounded),
 	};

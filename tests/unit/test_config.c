@@ -40,6 +40,20 @@ static void set_checks_values(void **state)
 	assert_int_not_equal(config_set(&c, "listen", "nocolon", &err), 0);
 	assert_int_not_equal(config_set(&c, "bogus", "1", &err), 0);
 	assert_non_null(strstr(err.msg, "unknown setting"));
+	/* workspace settings */
+	assert_int_equal(c.sync_interval, 30);
+	assert_int_equal(c.local_ttl, 600);
+	assert_int_equal(c.disk_gb, 2);
+	assert_int_equal(c.upload_max, 100LL * 1024 * 1024);
+	assert_string_equal(c.object_store, "dir");
+	assert_int_equal(config_set(&c, "local-ttl", "2", &err), 0);
+	assert_int_equal(c.local_ttl, 2);
+	assert_int_equal(config_set(&c, "object_store", "s3", &err), 0);
+	assert_int_not_equal(config_set(&c, "object_store", "ftp", &err), 0);
+	assert_int_equal(config_set(&c, "s3_endpoint", "http://127.0.0.1:9000", &err), 0);
+	assert_string_equal(c.s3_endpoint, "http://127.0.0.1:9000");
+	assert_int_not_equal(config_set(&c, "s3_path_style", "2", &err), 0);
+	assert_int_not_equal(config_set(&c, "upload_max", "12", &err), 0);
 }
 
 static void file_then_env_then_flags(void **state)

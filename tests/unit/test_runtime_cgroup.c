@@ -23,18 +23,21 @@ static void limits_from_the_options(void **state)
 
 	cgroup_limits_compute(&l, 512, 1000, 1024);
 	assert_true(l.memory_bytes == 536870912ull);
-	assert_int_equal(l.cpu_quota_us, 100000);
+	assert_int_equal(l.cpu_quota_us, 10000);
 	assert_int_equal(l.pids, 1024);
 	cgroup_format_cpu_max(buf, sizeof(buf), l.cpu_quota_us);
-	assert_string_equal(buf, "100000 100000");
+	assert_string_equal(buf, "10000 10000");
 
 	cgroup_limits_compute(&l, 64, 500, 7);
-	assert_int_equal(l.cpu_quota_us, 50000); /* half a CPU */
+	assert_int_equal(l.cpu_quota_us, 5000); /* half a CPU */
+
+	cgroup_limits_compute(&l, 64, 10, 7);
+	assert_int_equal(l.cpu_quota_us, 1000); /* the kernel's minimum */
 
 	cgroup_limits_compute(&l, 1u << 22, 1024000, 7);
 	assert_true(l.memory_bytes == 4398046511104ull); /* 4 TiB: no overflow */
 	cgroup_format_cpu_max(buf, sizeof(buf), l.cpu_quota_us);
-	assert_string_equal(buf, "102400000 100000");
+	assert_string_equal(buf, "10240000 10000");
 }
 
 static void paths_per_version(void **state)

@@ -249,6 +249,114 @@ static void recovery_marks_unfinished_jobs(void **state)
 	assert_int_equal(store_job_recover(st, "daemon restarted", 100), 0);
 }
 
+static void workspaces_are_per_user(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	struct store_workspace w, got;
+	char alice[32], bob[32];
+
+	assert_int_equal(store_user_add(st, "wa", alice, &err), 0);
+	assert_int_equal(store_user_add(st, "wb", bob, &err), 0);
+	memset(&w, 0, sizeof(w));
+	snprintf(w.user_id, sizeof(w.user_id), "%s", alice);
+	snprintf(w.name, sizeof(w.name), "golden");
+	w.persistent = 1;
+	w.disk_gb = 2;
+	w.created_at = 1000;
+	snprintf(w.head, sizeof(w.head), "%064d", 7);
+	assert_int_equal(store_ws_put(st, &w, &err), 0);
+	snprintf(w.user_id, sizeof(w.user_id), "%s", bob);
+	w.persistent = 0;
+	w.head[0] = '\0';
+	snprintf(w.base_snapshot, sizeof(w.base_snapshot), "%064d,%064d", 1, 2);
+	assert_int_equal(store_ws_put(st, &w, &err), 0);
+
+	assert_int_equal(store_ws_get(st, alice, "golden", &got), 0);
+	assert_int_equal(got.persistent, 1);
+	assert_int_equal(strlen(got.head), 64);
+	assert_string_equal(got.base_snapshot, "");
+	assert_int_equal(store_ws_get(st, bob, "golden", &got), 0);
+	assert_int_equal(got.persistent, 0);
+	assert_int_equal(strlen(got.base_snapshot), 129);
+	assert_int_equal(store_ws_get(st, alice, "nope", &got), -ENOENT);
+
+	/* put replaces; job_count counts the user's jobs on it */
+	struct job j = make_job("job-ws-1", alice, 5);
+	j.workspace_id = (char *)"golden";
+	assert_int_equal(store_job_insert(st, &j, &err), 0);
+	got.size_bytes = 42;
+	assert_int_equal(store_ws_put(st, &got, &err), 0);
+	assert_int_equal(store_ws_get(st, bob, "golden", &got), 0);
+	assert_int_equal(got.size_bytes, 42);
+	assert_int_equal(store_ws_delete(st, bob, "golden"), 0);
+	assert_int_equal(store_ws_delete(st, bob, "golden"), -ENOENT);
+	assert_int_equal(store_ws_get(st, alice, "golden", &got), 0);
+}
+
+static void count_ws(const struct store_workspace *ws, void *arg)
+{
+	int64_t *jobs = arg;
+	*jobs += ws->job_count;
+}
+
+static void workspace_list_counts_jobs(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	struct store_workspace w;
+	char u[32];
+	int64_t jobs = 0;
+
+	assert_int_equal(store_user_add(st, "wc", u, &err), 0);
+	memset(&w, 0, sizeof(w));
+	snprintf(w.user_id, sizeof(w.user_id), "%s", u);
+	snprintf(w.name, sizeof(w.name), "w");
+	w.disk_gb = 2;
+	assert_int_equal(store_ws_put(st, &w, &err), 0);
+	for (int i = 0; i < 3; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "job-c-%d", i);
+		struct job j = make_job(id, u, i + 1);
+		j.workspace_id = (char *)"w";
+		assert_int_equal(store_job_insert(st, &j, &err), 0);
+	}
+	assert_int_equal(store_ws_list(st, u, count_ws, &jobs, &err), 1);
+	assert_int_equal(jobs, 3);
+}
+
+static void no_file(const struct store_file *f, void *arg)
+{
+	(void)f;
+	(void)arg;
+}
+
+static void files_belong_to_their_user_and_expire(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	struct store_file f, got;
+	char u[32], v[32];
+
+	assert_int_equal(store_user_add(st, "fa", u, &err), 0);
+	assert_int_equal(store_user_add(st, "fb", v, &err), 0);
+	memset(&f, 0, sizeof(f));
+	snprintf(f.id, sizeof(f.id), "file_1");
+	snprintf(f.user_id, sizeof(f.user_id), "%s", u);
+	snprintf(f.name, sizeof(f.name), "data.csv");
+	f.size = 8;
+	f.created_at = f.last_used_at = 100;
+	assert_int_equal(store_file_add(st, &f, &err), 0);
+	assert_int_equal(store_file_get(st, "file_1", u, &got), 0);
+	assert_string_equal(got.name, "data.csv");
+	assert_int_equal(store_file_get(st, "file_1", v, &got), -ENOENT);
+	assert_int_equal(store_file_touch(st, "file_1", 500), 0);
+	assert_int_equal(store_file_expire(st, 400, no_file, NULL), 0);
+	assert_int_equal(store_file_get(st, "file_1", NULL, &got), 0);
+	assert_int_equal(store_file_expire(st, 600, no_file, NULL), 1);
+	assert_int_equal(store_file_get(st, "file_1", NULL, &got), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -260,6 +368,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(job_lifecycle_is_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_is_newest_first_and_paged, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovery_marks_unfinished_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(workspaces_are_per_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(workspace_list_counts_jobs, setup, teardown),
+		cmocka_unit_test_setup_teardown(files_belong_to_their_user_and_expire, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
