@@ -98,6 +98,8 @@ class Handler(BaseHTTPRequestHandler):
                 left -= len(b)
         self._send(200, ("%d %s" % (n, h.hexdigest())).encode())
 
+    do_PUT = do_POST
+
 
 @pytest.fixture(scope="module")
 def upstream():
@@ -518,3 +520,89 @@ def test_idle_connection_is_closed(psrv, job, upstream):
     assert c.recv(4096) == b""                  # closed by the proxy
     assert 3 <= time.time() - t0 < 12
     c.close()
+
+
+def test_pipelined_requests(psrv, job, upstream):
+    host = host_of(access(psrv, job, upstream)["url"])
+    req = "GET /p%d HTTP/1.1\r\nHost: " + host + "\r\n\r\n"
+    c = socket.create_connection(("127.0.0.1", psrv.proxy_port), timeout=10)
+    c.sendall(((req % 1) + (req % 2) + (req % 3)).encode())
+    got = b""
+    while got.count(b"HTTP/1.1 200") < 3 or b"path=/p3" not in got:
+        b = c.recv(65536)
+        assert b, got
+        got += b
+    assert got.index(b"path=/p1") < got.index(b"path=/p2") < got.index(b"path=/p3")
+    c.close()
+
+
+def test_curl_upload_with_expect_continue(psrv, job, upstream, tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("curl"):
+        pytest.skip("curl is not installed")
+    host = host_of(access(psrv, job, upstream)["url"])
+    name = host.split(":")[0]
+    f = tmp_path / "up.bin"
+    data = os.urandom(5 * 1024 * 1024)
+    f.write_bytes(data)
+    for extra in ([], ["-H", "Transfer-Encoding: chunked"]):
+        r = subprocess.run(["curl", "-sS", "--max-time", "30", "-T", str(f), *extra,
+                            "--connect-to", "%s:%d:127.0.0.1:%d" % (name, psrv.proxy_port,
+                                                                 psrv.proxy_port),
+                            "http://%s/up" % host], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "%d %s" % (len(data), hashlib.sha256(data).hexdigest())
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])
+
+
+def test_hostile_upstream_memory_stays_bounded(psrv, job, upstream):
+    """An upstream answering with endless headers and an endless body to
+    clients that do not read: the proxy holds a bounded buffer each."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    stop = []
+
+    def flood(c):
+        try:
+            c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\n")
+            junk = b"X-Junk: " + b"j" * 8000 + b"\r\n"
+            while not stop:
+                c.sendall(junk)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def accept():
+        while not stop:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=flood, args=(c,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    host = host_of(access(psrv, job, ls.getsockname()[1])["url"])
+    before = rss_kb(psrv.proc.pid)
+    clients = []
+    for _ in range(20):
+        c = socket.create_connection(("127.0.0.1", psrv.proxy_port), timeout=10)
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(("GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host).encode())
+        clients.append(c)
+    time.sleep(2)
+    grown = rss_kb(psrv.proc.pid) - before
+    assert grown < 20 * 1024, "magsd grew by %d KiB" % grown
+    good = host_of(access(psrv, job, upstream)["url"])
+    assert get(psrv, good)[0] == 200           # everyone else is still served
+    stop.append(1)
+    for c in clients:
+        c.close()
+    ls.close()
