@@ -864,8 +864,9 @@ static void spawn(struct workspaces *w, struct targs *a)
 		job_release(&job);
 		return;
 	}
-	if (strcmp(job.status, "accepted")) {
-		/* stopped while its disk was being prepared */
+	if (strcmp(job.status, "accepted") && strcmp(job.status, "sleeping")) {
+		/* stopped while its disk was being prepared (a sleeping job is
+		 * being woken: lifecycle.c) */
 		if (a->st)
 			release(a->st, a->job_id);
 		job_release(&job);
@@ -1482,7 +1483,7 @@ void workspace_drop_waiters(struct workspaces *w)
 
 /* Unmount every workspace disk under DATA_DIR/workspaces (ours, and any a
  * killed daemon left). Blocking: only at exit. */
-static void unmount_all(const struct config *cfg)
+static void unmount_all(const struct config *cfg, struct workspaces *w)
 {
 	_cleanup_free_ char *root = xasprintf("%s/workspaces", cfg->data_dir);
 	DIR *users = opendir(root);
@@ -1502,6 +1503,10 @@ static void unmount_all(const struct config *cfg)
 				continue;
 			_cleanup_free_ char *dir = xasprintf("%s/%s", ud, n->d_name);
 			struct mags_err err;
+			/* a sandbox that outlives the daemon still uses its disk */
+			struct wstate *st = state_find(w, u->d_name, n->d_name);
+			if (st && st->job_id[0])
+				continue;
 			if (disk_unmount(dir, &err) < 0)
 				log_warn("%s", err.msg);
 		}
@@ -1514,11 +1519,32 @@ void workspaces_free(struct workspaces *w)
 {
 	if (!w)
 		return;
+	unmount_all(w->srv->cfg, w);
 	while (w->list) {
 		struct wstate *st = w->list;
 		w->list = st->next;
 		free(st);
 	}
-	unmount_all(w->srv->cfg);
 	free(w);
+}
+
+void workspace_hold(struct workspaces *w, const char *user_id, const char *name,
+		    const char *job_id, int running)
+{
+	struct wstate *st = state_get(w, user_id, name);
+	struct job job;
+
+	snprintf(st->job_id, sizeof(st->job_id), "%s", job_id);
+	if (!running)
+		return;
+	_cleanup_free_ char *dir = ws_dir(w->srv->cfg, user_id, name);
+	_cleanup_free_ char *mnt = xasprintf("%s/mnt", dir);
+	st->mounted = is_mountpoint(mnt);
+	if (store_job_get(w->srv->store, job_id, NULL, &job) == 0) {
+		if (job.persistent && !job.no_sync) {
+			st->job_syncs = 1;
+			st->next_sync = time_mono_ms() + (int64_t)w->srv->cfg->sync_interval * 1000;
+		}
+		job_release(&job);
+	}
 }

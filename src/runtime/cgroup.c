@@ -56,18 +56,24 @@ size_t cgroup_format_path(char *buf, size_t len, int version,
 	return n < 0 ? 0 : (size_t)n;
 }
 
-uint64_t cgroup_parse_oom_kills(const char *text)
+uint64_t cgroup_parse_key(const char *text, const char *key)
 {
 	const char *p = text;
+	size_t n = strlen(key);
 
 	while (p && *p) {
-		if (!strncmp(p, "oom_kill ", 9))
-			return strtoull(p + 9, NULL, 10);
+		if (!strncmp(p, key, n) && p[n] == ' ')
+			return strtoull(p + n + 1, NULL, 10);
 		p = strchr(p, '\n');
 		if (p)
 			p++;
 	}
 	return 0;
+}
+
+uint64_t cgroup_parse_oom_kills(const char *text)
+{
+	return cgroup_parse_key(text, "oom_kill");
 }
 
 int cgroup_detect(void)
@@ -154,6 +160,8 @@ static int create_v2(struct cgroup *cg, const char *id, const struct cgroup_limi
 	if (exists(path, "memory.swap.max") &&
 	    (r = put(path, "memory.swap.max", "0", err)) < 0)
 		return r;
+	/* see create_v1: the sandboxes' parent weighs less than host tasks */
+	(void)put(CGROUP_FS_ROOT "/" CGROUP_PARENT, "cpu.weight", CGROUP_PARENT_CPU_WEIGHT, NULL);
 	cgroup_format_cpu_max(buf, sizeof(buf), l->cpu_quota_us);
 	if ((r = put(path, "cpu.max", buf, err)) < 0)
 		return r;
@@ -211,6 +219,12 @@ static int create_v1(struct cgroup *cg, const char *id, const struct cgroup_limi
 			    (r = put(path, "memory.memsw.limit_in_bytes", buf, err)) < 0)
 				return r;
 		} else if (!strcmp(ctrls[i].name, "cpu")) {
+			/* All sandboxes together weigh a quarter of one host
+			 * task: under contention magsd and the supervisors that
+			 * start and stop sandboxes keep running (a CPU burner
+			 * must not slow its neighbours' starts). Best effort. */
+			(void)put(CGROUP_FS_ROOT "/cpu/" CGROUP_PARENT, "cpu.shares",
+				  CGROUP_PARENT_CPU_SHARES, NULL);
 			snprintf(buf, sizeof(buf), "%u", CGROUP_CPU_PERIOD_US);
 			if ((r = put(path, "cpu.cfs_period_us", buf, err)) < 0)
 				return r;
@@ -300,6 +314,55 @@ uint64_t cgroup_oom_kills(struct cgroup *cg)
 	if (read_file(path, 64 * 1024, &text) < 0)
 		return 0;
 	return cgroup_parse_oom_kills(text);
+}
+
+/* A file of dir holding one number (v1 counters); -1 if unreadable. */
+static int64_t read_number(const char *dir, const char *file)
+{
+	char path[PATH_MAX];
+	_cleanup_free_ char *text = NULL;
+	char *end;
+	unsigned long long v;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	if (read_file(path, 4096, &text) < 0)
+		return -1;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -1;
+	return (int64_t)(v > INT64_MAX ? INT64_MAX : v);
+}
+
+void cgroup_usage(struct cgroup *cg, uint64_t *cpu_us, uint64_t *mem_peak)
+{
+	char path[PATH_MAX];
+	int64_t v;
+
+	*cpu_us = 0;
+	*mem_peak = 0;
+	if (cg->n_dirs == 0)
+		return;
+	if (cg->version == 2) {
+		_cleanup_free_ char *text = NULL;
+
+		snprintf(path, sizeof(path), "%s/cpu.stat", cg->dirs[0]);
+		if (read_file(path, 64 * 1024, &text) >= 0)
+			*cpu_us = cgroup_parse_key(text, "usage_usec");
+		v = read_number(cg->dirs[0], "memory.peak");
+		*mem_peak = v > 0 ? (uint64_t)v : 0;
+		return;
+	}
+	/* cpuacct is its own hierarchy or shares cpu's directory */
+	for (unsigned i = 0; i < cg->n_dirs; i++) {
+		v = read_number(cg->dirs[i], "cpuacct.usage");
+		if (v >= 0) {
+			*cpu_us = (uint64_t)v / 1000;
+			break;
+		}
+	}
+	v = read_number(cg->dirs[cg->memory], "memory.max_usage_in_bytes");
+	*mem_peak = v > 0 ? (uint64_t)v : 0;
 }
 
 int cgroup_destroy(struct cgroup *cg)

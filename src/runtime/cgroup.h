@@ -24,6 +24,8 @@
  * bursts; 10 ms keeps those bursts short. */
 #define CGROUP_CPU_PERIOD_US 10000u
 #define CGROUP_CPU_QUOTA_MIN_US 1000u   /* the kernel's minimum */
+#define CGROUP_PARENT_CPU_SHARES "256"  /* v1; a host task has 1024 */
+#define CGROUP_PARENT_CPU_WEIGHT "25"   /* v2; a host task has 100 */
 #define CGROUP_MAX_DIRS  5
 #define CGROUP_PATH_MAX  256  /* the root, a controller, "mags", an id */
 
@@ -52,6 +54,9 @@ size_t cgroup_format_path(char *buf, size_t len, int version,
 /* The value of the "oom_kill N" line in a memory.events/oom_control text,
  * 0 if there is none. */
 uint64_t cgroup_parse_oom_kills(const char *text);
+/* The value of the "<key> N" line of a flat-keyed cgroup file (cpu.stat,
+ * memory.events), 0 if there is none. */
+uint64_t cgroup_parse_key(const char *text, const char *key);
 
 /* 2 if /sys/fs/cgroup is a cgroup2 mount, else 1. */
 int cgroup_detect(void);
@@ -70,6 +75,14 @@ void cgroup_kill(struct cgroup *cg);
 
 /* Number of OOM kills in the cgroup so far (0 if unknown). */
 uint64_t cgroup_oom_kills(struct cgroup *cg);
+
+/* What the sandbox used so far: CPU time in microseconds (v1
+ * cpuacct.usage, in ns, of whichever dir has it; v2 cpu.stat usage_usec)
+ * and its peak memory in bytes (v1 memory.max_usage_in_bytes, v2
+ * memory.peak). Either is 0 where the kernel does not report it (v2
+ * before Linux 5.19 has no memory.peak, v1 without cpuacct no CPU time).
+ * Read it before cgroup_destroy: the numbers go with the directory. */
+void cgroup_usage(struct cgroup *cg, uint64_t *cpu_us, uint64_t *mem_peak);
 
 /* Remove the cgroup dirs; kills leftovers and retries briefly while the
  * kernel still lists exiting tasks. 0 or -errno (dirs left behind). */

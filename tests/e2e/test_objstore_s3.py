@@ -8,6 +8,7 @@ the build's libmagsd.a, so what runs is the code magsd links.
 import hashlib
 import http.server
 import os
+import time
 import subprocess
 import threading
 from pathlib import Path
@@ -455,10 +456,20 @@ def test_magsd_syncs_a_persistent_workspace_to_s3(tool, s3, session_dir, image_c
     try:
         st, out, err, _ = srv.run("echo v1 > /root/state; echo ok", timeout=120,
                                   workspace_id="proj", persistent=True)
-        assert st["status"] == "completed" and out == "ok\n", (st, err)
-        keys = tool(s3, "list", "", S3_PREFIX="magsd-e2e/").stdout
-        assert any(k.startswith("heads/") and k.split()[0].endswith("/proj")
-                   for k in keys.splitlines()), keys
+        assert st["status"] in ("completed", "stopped") and out == "ok\n", (st, err)
+        # The final sync may still be finishing when the script's status
+        # arrives: wait for the head (written last) to appear.
+        def head_written():
+            keys = tool(s3, "list", "", S3_PREFIX="magsd-e2e/").stdout
+            ok = any(k.startswith("heads/") and k.split()[0].endswith("/proj")
+                     for k in keys.splitlines())
+            return keys if ok else None
+        deadline = time.time() + 30
+        keys = head_written()
+        while not keys and time.time() < deadline:
+            time.sleep(0.2)
+            keys = head_written()
+        assert keys, tool(s3, "list", "", S3_PREFIX="magsd-e2e/").stdout
         assert "manifests/" in keys and "blobs/" in keys, keys
         st, out, err, _ = srv.run("cat /root/state", timeout=120, workspace_id="proj",
                                   persistent=True)

@@ -58,6 +58,17 @@ static void oom_kills_from_v1_and_v2_files(void **state)
 	assert_true(cgroup_parse_oom_kills("") == 0);
 }
 
+static void usage_usec_from_v2_cpu_stat(void **state)
+{
+	static const char stat[] = "usage_usec 1234567\nuser_usec 1000000\n"
+				   "system_usec 234567\nnr_periods 10\n";
+
+	assert_true(cgroup_parse_key(stat, "usage_usec") == 1234567);
+	assert_true(cgroup_parse_key(stat, "system_usec") == 234567);
+	assert_true(cgroup_parse_key(stat, "usage") == 0);   /* whole keys only */
+	assert_true(cgroup_parse_key("user_usec 5\n", "usage_usec") == 0);
+}
+
 static void one_map_line(void **state)
 {
 	char buf[64];
@@ -118,6 +129,7 @@ int main(void)
 		cmocka_unit_test(limits_from_the_options),
 		cmocka_unit_test(paths_per_version),
 		cmocka_unit_test(oom_kills_from_v1_and_v2_files),
+		cmocka_unit_test(usage_usec_from_v2_cpu_stat),
 		cmocka_unit_test(one_map_line),
 		cmocka_unit_test(docker_default_capabilities),
 		cmocka_unit_test(script_environment),
