@@ -62,3 +62,6 @@ python3 bench/bench.py --url "http://127.0.0.1:$PORT" --token "$TOKEN" \
 
 # Workspace snapshots: sync and restore of a 10,000-file / 200 MB workspace.
 bench/sync_bench.sh
+
+# Long-lived sandboxes: exec round trip and wake latency.
+bench/exec_bench.sh

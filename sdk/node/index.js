@@ -496,10 +496,17 @@ class Mags {
 
   async _find(nameOrId, liveOnly) {
     if (!['', '.', '..'].includes(nameOrId)) {
+      let job = null;
       try {
-        return await this.status(nameOrId);
+        job = await this.status(nameOrId);
       } catch (e) {
         if (!(e instanceof MagsError) || (e.statusCode !== 404 && e.statusCode !== 400)) throw e;
+      }
+      // The server resolves names too, a live job first: a name that
+      // resolved to a finished job has no live one.
+      if (job) {
+        if (!liveOnly || job.request_id === nameOrId || LIVE_STATUSES.includes(job.status)) return job;
+        return null;
       }
     }
     let fallback = null;

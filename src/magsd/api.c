@@ -25,6 +25,9 @@ static const struct api_route routes[] = {
 	{ "GET", API_PREFIX "/mags-jobs/{id}/logs", api_jobs_logs, 0, NULL },
 	{ "POST", API_PREFIX "/mags-jobs/{id}/stop", api_jobs_stop, 0, NULL },
 	{ "POST", API_PREFIX "/mags-jobs/{id}/sync", api_jobs_sync, 0, NULL },
+	/* long-lived sandboxes (issue 4: api_exec.c) */
+	{ "POST", API_PREFIX "/mags-jobs/{id}/exec", api_jobs_exec, 1, NULL },
+	{ "PATCH", API_PREFIX "/mags-jobs/{id}", api_jobs_update, 1, NULL },
 	{ "GET", API_PREFIX "/mags-workspaces", api_workspaces_list, 0, NULL },
 	{ "GET", API_PREFIX "/workspaces", api_workspaces_list, 0, NULL },
 	{ "DELETE", API_PREFIX "/mags-workspaces/{id}", api_workspaces_delete, 0, NULL },

@@ -63,6 +63,27 @@ void api_cron_update(struct http_req *req);
 void api_cron_delete(struct http_req *req);
 void api_cron_run(struct http_req *req);
 void api_usage(struct http_req *req);
+/* api_exec.c (issue 4): exec, PATCH, name resolution, runs on a live
+ * workspace */
+void api_jobs_exec(struct http_req *req);
+void api_jobs_update(struct http_req *req);
+/* The job named by the path's {id}: a request id, a job name or a
+ * workspace name, the caller's own jobs only, a live job first. Replies
+ * 404 (or 500) and returns < 0 if none; touches the job (lifecycle). */
+int api_jobs_own(struct http_req *req, struct job *job);
+/* 1 if a live (running or sleeping) persistent job of the user holds the
+ * workspace; its id in job_id. */
+int api_exec_live_holder(struct server *srv, const char *user_id, const char *workspace,
+			 char job_id[JOB_ID_MAX]);
+/* Run the stored (accepted) job run inside holder's sandbox, waking it if
+ * needed: its output goes to run's log, its end to run's status. */
+int api_exec_run_in(struct server *srv, const struct job *run, const char *holder,
+		    const char *const *env, size_t n_env, struct mags_err *err);
+/* Daemon shutdown: end every exec in flight (before MHD stops). */
+void api_exec_shutdown(struct server *srv);
+/* Execs whose client hung up are ended (checked once a second). */
+int api_exec_next_timeout(int64_t now);
+void api_exec_tick(struct server *srv, int64_t now);
 /* api_access.c, api_aliases.c (issue 5) */
 void api_access(struct http_req *req);
 void api_aliases_create(struct http_req *req);

@@ -15,6 +15,7 @@
 #include "magsd/api.h"
 #include "magsd/api_validate.h"
 #include "magsd/job.h"
+#include "magsd/lifecycle.h"
 #include "magsd/log.h"
 #include "magsd/logs.h"
 #include "magsd/serve.h"
@@ -64,8 +65,34 @@ void api_jobs_create(struct http_req *req)
 	job.environment = jr.env_json;
 	job.timeout = jr.timeout;
 	job.ephemeral = jr.ephemeral;
+	job.network = jr.network ? xstrdup(jr.network) : NULL;
 	job.created_at = time_now_ms();
 	int with_ws = workspace_job_wanted(&jr);
+	/* a live persistent sandbox holds the workspace: the run executes
+	 * inside it as a new job (issue 4) */
+	char holder[JOB_ID_MAX];
+	if (jr.workspace && !jr.base && !jr.n_file_ids && !jr.startup_command && !jr.no_sleep &&
+	    api_exec_live_holder(srv, job.user_id, jr.workspace, holder)) {
+		job.workspace_id = xstrdup(jr.workspace);
+		job.persistent = jr.persistent;
+		job.no_sync = jr.no_sync;
+		if (store_job_insert(srv->store, &job, &err) < 0 ||
+		    api_exec_run_in(srv, &job, holder, (const char *const *)jr.env, jr.n_env,
+				    &err) < 0) {
+			(void)store_job_finish(srv->store, job.id, "error", -1, err.msg, time_now_ms());
+			job.name = job.script = job.environment = NULL;
+			job_release(&job);
+			job_request_release(&jr);
+			http_reply_error(req, &err);
+			return;
+		}
+		job.name = job.script = job.environment = NULL;
+		job_release(&job);
+		job_request_release(&jr);
+		http_reply_json(req, 200, json_pack("{s:s, s:s}", "request_id", job.id,
+						    "status", "accepted"));
+		return;
+	}
 	if (with_ws && workspace_job_prepare(srv->ws, &job, &jr, &err) < 0) {
 		job.name = job.script = job.environment = NULL;
 		job_release(&job);
@@ -166,16 +193,11 @@ void api_jobs_list(struct http_req *req)
 					    "total", (json_int_t)total));
 }
 
-/* The job named in the path, owned by the caller; replies 404 if not. */
+/* The job named in the path (request id, job name or workspace name),
+ * owned by the caller; replies 404 if not (api_exec.c). */
 static int own_job(struct http_req *req, struct job *job)
 {
-	int r = store_job_get(req->srv->store, req->params.v[0], req->ident.user_id, job);
-
-	if (r == -ENOENT)
-		http_reply_errorf(req, MAGS_E_NOT_FOUND, "job not found");
-	else if (r < 0)
-		http_reply_errorf(req, MAGS_E_INTERNAL, "database error reading job");
-	return r;
+	return api_jobs_own(req, job);
 }
 
 void api_jobs_get(struct http_req *req)
@@ -234,7 +256,21 @@ void api_jobs_stop(struct http_req *req)
 
 	if (own_job(req, &job) < 0)
 		return;
-	if (!job_status_terminal(job.status)) {
+	if (!strcmp(job.status, "sleeping") && !supervisor_is_live(srv->sv, job.id)) {
+		/* asleep: no sandbox to stop (its last sync ran when it fell
+		 * asleep); the local disk is let go */
+		(void)store_job_finish(srv->store, job.id, "stopped",
+				       job.has_exit_code ? job.exit_code : -1, NULL, time_now_ms());
+		workspace_job_ended(srv->ws, job.id);
+		lifecycle_on_end(srv, job.id);
+		char sid[JOB_ID_MAX];
+		snprintf(sid, sizeof(sid), "%s", job.id);
+		job_release(&job);
+		if (store_job_get(srv->store, sid, NULL, &job) < 0) {
+			http_reply_errorf(req, MAGS_E_INTERNAL, "database error reading job");
+			return;
+		}
+	} else if (!job_status_terminal(job.status)) {
 		r = supervisor_stop(srv->sv, job.id);
 		/* a persistent workspace: answer after the final sync */
 		if (r >= 0 && workspace_stop_wait(srv->ws, req, job.id)) {
@@ -243,7 +279,8 @@ void api_jobs_stop(struct http_req *req)
 		}
 		/* r == 1: it already reported its end; the reap records it */
 		if (r != 1) {
-			(void)store_job_finish(srv->store, job.id, "stopped", -1, NULL,
+			(void)store_job_finish(srv->store, job.id, "stopped",
+					       job.has_exit_code ? job.exit_code : -1, NULL,
 					       time_now_ms());
 			char id[JOB_ID_MAX];
 			snprintf(id, sizeof(id), "%s", job.id);

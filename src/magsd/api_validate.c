@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <string.h>
 
+#include "common/netcfg.h"
 #include "common/util.h"
 #include "common/banned.h"
 
@@ -26,6 +27,7 @@ void job_request_release(struct job_request *req)
 		free(req->file_ids[i]);
 	free(req->file_ids);
 	free(req->startup_command);
+	free(req->network);
 	memset(req, 0, sizeof(*req));
 }
 
@@ -184,6 +186,57 @@ static int take_workspace(json_t *o, int max_disk_gb, struct job_request *out,
 	return 0;
 }
 
+/* network: "nat" | "none" | {"allow": [CIDR, ...]}, kept as "nat", "none"
+ * or "allow:a.b.c.d/n,..." (canonical: what the runtime's --net-allow
+ * takes, one per comma). */
+static int take_network(json_t *v, struct job_request *out, struct mags_err *err)
+{
+	const char *key;
+	json_t *val, *allow, *c;
+	size_t i, len = 0;
+	char *text;
+
+	if (!is_set(v))
+		return 0;
+	if (json_is_string(v)) {
+		if (strcmp(json_string_value(v), "nat") && strcmp(json_string_value(v), "none"))
+			return bad(err, "'%s' must be \"nat\", \"none\" or {\"allow\": [CIDR, ...]}",
+				   "network");
+		out->network = xstrdup(json_string_value(v));
+		return 0;
+	}
+	if (!json_is_object(v))
+		return bad(err, "'%s' must be \"nat\", \"none\" or {\"allow\": [CIDR, ...]}",
+			   "network");
+	json_object_foreach(v, key, val)
+		if (strcmp(key, "allow"))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'network': unknown key '%.32s' (only 'allow')", key);
+	allow = json_object_get(v, "allow");
+	if (!json_is_array(allow) || json_array_size(allow) < 1 ||
+	    json_array_size(allow) > NETCFG_ALLOW_MAX)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "'network.allow' must be an array of 1 to %d CIDRs", NETCFG_ALLOW_MAX);
+	text = xmalloc(6 + json_array_size(allow) * 20 + 1);
+	len = (size_t)snprintf(text, 7, "allow:");
+	json_array_foreach(allow, i, c) {
+		struct netcfg_cidr cidr;
+		char a[16];
+
+		if (!json_is_string(c) || json_string_length(c) > 18 ||
+		    netcfg_parse_cidr(json_string_value(c), &cidr) < 0) {
+			free(text);
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'network.allow': entry %zu must be an IPv4 network or address "
+				       "with zero host bits (198.51.100.0/24), not a domain name", i);
+		}
+		len += (size_t)snprintf(text + len, 20, "%s%s/%u", i ? "," : "",
+					netcfg_format_ipv4(cidr.addr, a), cidr.prefix);
+	}
+	out->network = text;
+	return 0;
+}
+
 static int env_key_valid(const char *s, size_t n)
 {
 	if (n == 0 || n > JOBREQ_ENV_KEY_MAX || (s[0] >= '0' && s[0] <= '9'))
@@ -295,6 +348,9 @@ static int validate(json_t *o, int default_timeout, int max_disk_gb,
 	if (r < 0)
 		return r;
 	r = take_env(json_object_get(o, "environment"), out, err);
+	if (r < 0)
+		return r;
+	r = take_network(json_object_get(o, "network"), out, err);
 	if (r < 0)
 		return r;
 

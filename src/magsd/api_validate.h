@@ -11,7 +11,10 @@
  * persistent (alias persist), no_sync, no_sleep (needs persistent), disk_gb
  * (1 to the server's maximum), file_ids (at most 64 ids), startup_command
  * (at most 64 KiB). ephemeral with a workspace, a base or persistent is a
- * 400. Null/false/""/[] count as absent. Unknown fields are ignored.
+ * 400. network (issue 5): "nat" (the default), "none", or {"allow":
+ * [CIDR, ...]} with 1 to 64 IPv4 networks or addresses, host bits zero
+ * (no domain names). Null/false/""/[] count as absent. Unknown fields are
+ * ignored.
  */
 #ifndef MAGS_MAGSD_API_VALIDATE_H
 #define MAGS_MAGSD_API_VALIDATE_H
@@ -51,6 +54,8 @@ struct job_request {
 	char **file_ids;        /* n_file_ids ids */
 	size_t n_file_ids;
 	char *startup_command;  /* NULL if none */
+	char *network;          /* NULL (default: nat), "nat", "none", or
+	                         * "allow:<cidr>,<cidr>..." in canonical form */
 };
 
 /* 1 if s (n bytes) is a valid workspace name. */

@@ -45,6 +45,8 @@ void config_defaults(struct config *cfg)
 	cfg->proxy_connect_wait = 10;
 	snprintf(cfg->ssh_listen, sizeof(cfg->ssh_listen), "%s", CONFIG_DEFAULT_SSH_LISTEN);
 	cfg->ssh_max_sessions = 128;
+	cfg->idle_timeout = 600;
+	snprintf(cfg->network, sizeof(cfg->network), "nat");
 }
 
 const char *config_data_dir(const char *flag)
@@ -95,6 +97,7 @@ static const struct {
 	{ "proxy_max_conns", 1, 65536, offsetof(struct config, proxy_max_conns) },
 	{ "proxy_connect_wait", 0, 600, offsetof(struct config, proxy_connect_wait) },
 	{ "ssh_max_sessions", 1, 4096, offsetof(struct config, ssh_max_sessions) },
+	{ "idle_timeout", 0, 30LL * 86400, offsetof(struct config, idle_timeout) },
 };
 
 /* String settings: the value is copied whole or refused if too long. */
@@ -144,6 +147,13 @@ int config_set(struct config *cfg, const char *key, const char *value,
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "'object_store': must be 'dir' or 's3', got '%.32s'", value);
 		snprintf(cfg->object_store, sizeof(cfg->object_store), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "network")) {
+		if (strcmp(value, "nat") && strcmp(value, "none"))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'network': must be 'nat' or 'none', got '%.32s'", value);
+		snprintf(cfg->network, sizeof(cfg->network), "%s", value);
 		return 0;
 	}
 	if (!strcmp(k, "upload_max")) {
@@ -285,7 +295,7 @@ int config_load_env(struct config *cfg, struct mags_err *err)
 		"s3_secret_key", "s3_path_style", "max_cron_jobs", "cron_clock_offset",
 		"web_dir", "proxy_listen", "url_domain", "proxy_idle_timeout",
 		"proxy_max_conns", "proxy_connect_wait", "proxy_test_addr", "ssh_listen",
-		"ssh_host", "ssh_host_key", "ssh_max_sessions",
+		"ssh_host", "ssh_host_key", "ssh_max_sessions", "idle_timeout", "network",
 	};
 	char name[64];
 

@@ -61,6 +61,12 @@ struct config {
 	char ssh_host[256];       /* ssh_host answered by /access; "" = from the request */
 	char ssh_host_key[PATH_MAX]; /* "" = DATA_DIR/ssh_host_ed25519_key (created) */
 	int ssh_max_sessions;     /* SSH connections at once; more are closed */
+	/* long-lived sandboxes (issue 4: lifecycle.c) */
+	int idle_timeout;         /* seconds without activity before a persistent job sleeps */
+	/* sandbox network (issue 5: network.c) */
+	char network[8];          /* "nat" (default): jobs get a link and NAT
+	                           * egress unless they ask for "none"; "none":
+	                           * loopback only for every job */
 };
 
 /* Built-in defaults, data_dir included. */
@@ -77,7 +83,8 @@ const char *config_data_dir(const char *flag);
  * "cron_clock_offset", "web_dir", "proxy_listen", "url_domain",
  * "proxy_idle_timeout", "proxy_max_conns", "proxy_connect_wait",
  * "proxy_test_addr", "ssh_listen", "ssh_host", "ssh_host_key",
- * "ssh_max_sessions"; '-' and '_' are the same).
+ * "ssh_max_sessions", "network", "idle_timeout" (0 = never sleep); '-' and
+ * '_' are the same).
  * -ENOENT for an unknown key, -EINVAL for a bad value; err says which. */
 int config_set(struct config *cfg, const char *key, const char *value,
 	       struct mags_err *err);

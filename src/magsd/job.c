@@ -24,6 +24,8 @@ void job_release(struct job *job)
 	free(job->base_workspace_id);
 	free(job->startup_command);
 	free(job->file_ids);
+	free(job->network);
+	job->network = NULL;
 	job->name = job->workspace_id = job->error_message = NULL;
 	job->script = job->environment = NULL;
 	job->base_workspace_id = job->startup_command = job->file_ids = NULL;

@@ -38,6 +38,9 @@ struct job {
 	int no_sync;
 	int no_sleep;
 	int disk_gb;              /* 0 if no workspace */
+	/* sandbox network (issue 5): NULL = the default (nat), "nat", "none",
+	 * "allow:<cidr>,..." (api_validate.h); not shown by the API */
+	char *network;
 };
 
 /* Free the strings of a job (not the struct). NULL-safe. */

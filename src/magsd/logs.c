@@ -105,7 +105,15 @@ struct logs {
 	struct supervisor *sv;
 	struct follower *list;
 	int count;
+	logs_live_fn live;
+	void *live_arg;
 };
+
+void logs_set_live(struct logs *lg, logs_live_fn fn, void *arg)
+{
+	lg->live = fn;
+	lg->live_arg = arg;
+}
 
 struct logs *logs_new(const char *data_dir, struct store *st, struct supervisor *sv)
 {
@@ -238,7 +246,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 		}
 		if (f->ended)
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		int done = !supervisor_is_live(f->lg->sv, f->id);
+		int done = f->lg->live ? !f->lg->live(f->id, f->lg->live_arg) :
+			   !supervisor_is_live(f->lg->sv, f->id);
 		if (follow_fill(f, done))
 			continue;
 		if (done) {

@@ -59,6 +59,13 @@ struct MHD_Response *logs_follow(struct logs *lg, struct MHD_Connection *conn,
 				 const char *job_id);
 
 void logs_wake(struct logs *lg, const char *job_id);
+
+/* Whether a job's log may still grow; the follow stream ends (with its
+ * "end" event) once it says 0 and everything was sent. Default: the job
+ * has a live sandbox. (lifecycle.c: a persistent job's stream ends when
+ * its script does, while the job stays running.) */
+typedef int (*logs_live_fn)(const char *job_id, void *arg);
+void logs_set_live(struct logs *lg, logs_live_fn fn, void *arg);
 int logs_next_timeout(struct logs *lg, int64_t now);
 void logs_tick(struct logs *lg, int64_t now);
 

@@ -20,11 +20,16 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "common/netcfg.h"
 #include "common/util.h"
+#include "magsd/api.h"
 #include "magsd/http.h"
 #include "magsd/image.h"
+#include "magsd/lifecycle.h"
+#include "magsd/reattach.h"
 #include "magsd/files.h"
 #include "magsd/log.h"
+#include "magsd/network.h"
 #include "magsd/proxy.h"
 #include "magsd/sshgw.h"
 #include "magsd/scheduler.h"
@@ -128,10 +133,26 @@ static void on_job_end(const char *job_id, void *arg)
 	struct server *srv = arg;
 
 	workspace_job_ended(srv->ws, job_id);
+	lifecycle_on_end(srv, job_id);
 	if (srv->proxy)   /* off when its port was taken */
 		proxy_job_ended(srv->proxy, job_id);
 	if (srv->sshgw)
 		sshgw_job_ended(srv->sshgw, job_id);
+}
+
+static void on_job_event(const char *job_id, const char *line, void *arg)
+{
+	lifecycle_on_event(arg, job_id, line);
+}
+
+static void on_job_detach(const char *job_id, void *arg)
+{
+	lifecycle_on_detach(arg, job_id);
+}
+
+static int job_output_live(const char *job_id, void *arg)
+{
+	return lifecycle_output_live(arg, job_id);
 }
 
 /* The proxy's view of a job: running and with a live sandbox, or asleep. */
@@ -152,6 +173,32 @@ static int proxy_job_state(const char *job_id, void *arg)
 	return st;
 }
 
+/* Where the proxy connects: the sandbox's own address (its veth). */
+static int proxy_job_addr(const char *job_id, char *ip, size_t n, void *arg)
+{
+	struct server *srv = arg;
+
+	return supervisor_job_ip(srv->sv, job_id, ip, n);
+}
+
+static void proxy_job_activity(const char *job_id, void *arg)
+{
+	lifecycle_touch(arg, job_id);
+}
+
+static void proxy_woken(void *arg, int r, const char *msg)
+{
+	(void)arg;
+	(void)r;
+	(void)msg;
+}
+
+/* A request for a sleeping job: wake it (the proxy retries its connect). */
+static int proxy_job_wake(const char *job_id, void *arg)
+{
+	return lifecycle_wake(arg, job_id, proxy_woken, NULL) < 0 ? -1 : 0;
+}
+
 /* The URL proxy and the SSH gateway (issue 5). A port that cannot be
  * bound is a warning, not a failure: the API still serves, and /access
  * answers 503 for what is missing. */
@@ -166,7 +213,10 @@ static void start_edges(struct server *srv)
 		if (!srv->proxy) {
 			log_warn("%s: public URLs are off", err.msg);
 		} else {
-			struct proxy_hooks h = { .state = proxy_job_state, .arg = srv };
+			struct proxy_hooks h = { .state = proxy_job_state, .arg = srv,
+						 .addr = proxy_job_addr,
+						 .activity = proxy_job_activity,
+						 .wake = proxy_job_wake };
 			proxy_set_hooks(srv->proxy, &h);
 			log_info("proxy on port %d for http://<sub>.%s:%d/", proxy_port(srv->proxy),
 				 cfg->url_domain, proxy_port(srv->proxy));
@@ -175,11 +225,37 @@ static void start_edges(struct server *srv)
 	if (strcmp(cfg->ssh_listen, "off")) {
 		err_clear(&err);
 		srv->sshgw = sshgw_new(cfg, srv->store, srv->loop, &err);
-		if (!srv->sshgw)
+		if (!srv->sshgw) {
 			log_warn("%s: SSH access is off", err.msg);
-		else
+		} else {
+			/* an SSH session is activity: its sandbox does not sleep */
+			sshgw_set_hooks(srv->sshgw, NULL, proxy_job_activity, srv);
 			log_info("SSH gateway on port %d", sshgw_port(srv->sshgw));
+		}
 	}
+}
+
+/* The sandbox network (issue 5): the host's firewall first, then nat for
+ * the jobs. A host where it cannot be set up (no nft, no nf_tables) still
+ * runs jobs, with loopback only. The table is not removed at shutdown: it
+ * only judges mg* traffic, other daemons' sandboxes may rely on it, and
+ * removing it while another runtime builds a link would leave that link
+ * unfiltered. */
+static void start_network(struct server *srv, const char *runtime)
+{
+	struct mags_err err;
+
+	if (!strcmp(srv->cfg->network, "none")) {
+		log_info("sandbox network off (network = none): jobs get loopback only");
+		return;
+	}
+	err_clear(&err);
+	if (network_setup(runtime, &err) < 0) {
+		log_warn("sandbox network unavailable, jobs get loopback only: %s", err.msg);
+		return;
+	}
+	supervisor_set_nat(srv->sv, 1);
+	log_info("sandbox network: nat (" NETCFG_POOL_CIDR ")");
 }
 
 static int min_timeout(int a, int b)
@@ -247,10 +323,7 @@ static int setup(struct serve_state *ss, struct mags_err *err)
 	free(abs);
 	if ((r = store_open(db, &srv->store, err)) < 0)
 		return r;
-	r = store_job_recover(srv->store, "daemon restarted", time_now_ms());
-	if (r > 0)
-		log_warn("%d job%s left unfinished by a previous magsd marked as error",
-			 r, r == 1 ? "" : "s");
+	/* jobs a previous daemon left unfinished: reattach_all, below */
 
 	if (!image_name_valid(cfg->image))
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "bad image name '%s'", cfg->image);
@@ -279,10 +352,18 @@ static int setup(struct serve_state *ss, struct mags_err *err)
 	if (!srv->loop)
 		return err_sys(err, errno, "epoll");
 	srv->sv = supervisor_new(cfg, srv->store, srv->loop, runtime, cfg->image);
+	start_network(srv, runtime);
 	srv->logs = logs_new(cfg->data_dir, srv->store, srv->sv);
 	supervisor_on_change(srv->sv, on_job_change, srv);
 	srv->ws = workspaces_new(srv);
 	supervisor_on_end(srv->sv, on_job_end, srv);
+	/* long-lived sandboxes (issue 4): sleep/wake, and the ones a previous
+	 * daemon left running are taken back before anything else runs */
+	srv->lc = lifecycle_new(srv);
+	supervisor_on_event(srv->sv, on_job_event, srv);
+	supervisor_on_detach(srv->sv, on_job_detach, srv);
+	logs_set_live(srv->logs, job_output_live, srv);
+	reattach_all(srv);
 	if (!loop_add(srv->loop, ss->sigfd, EPOLLIN, on_signal, ss))
 		return err_sys(err, errno, "watch signals");
 
@@ -321,6 +402,8 @@ static void run(struct serve_state *ss)
 		t = min_timeout(t, supervisor_next_timeout(srv->sv, now));
 		t = min_timeout(t, workspace_next_timeout(srv->ws, now));
 		t = min_timeout(t, proxy_next_timeout(srv->proxy, now));
+		t = min_timeout(t, lifecycle_next_timeout(srv->lc, now));
+		t = min_timeout(t, api_exec_next_timeout(now));
 		if (srv->stopping)
 			t = min_timeout(t, 50);
 		int r = loop_run_once(srv->loop, t);
@@ -333,6 +416,8 @@ static void run(struct serve_state *ss)
 		supervisor_tick(srv->sv, now);
 		workspace_tick(srv->ws, now);
 		proxy_tick(srv->proxy, now);
+		lifecycle_tick(srv->lc, now);
+		api_exec_tick(srv, now);
 		if (now >= srv->next_file_expiry) {
 			files_expire(srv);
 			/* every minute, or twice per file_ttl when that is shorter */
@@ -369,6 +454,7 @@ static void teardown(struct serve_state *ss)
 		/* MHD must not be stopped with suspended connections */
 		if (srv->ws)
 			workspace_drop_waiters(srv->ws);
+		api_exec_shutdown(srv);
 		logs_resume_all(srv->logs, 1);
 		for (int i = 0; i < 3; i++)
 			MHD_run(srv->mhd);
@@ -378,6 +464,7 @@ static void teardown(struct serve_state *ss)
 	proxy_free(srv->proxy);
 	sshgw_free(srv->sshgw);
 	logs_free(srv->logs);
+	lifecycle_free(srv->lc);
 	if (srv->ws)
 		workspaces_free(srv->ws);
 	supervisor_free(srv->sv);

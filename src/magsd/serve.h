@@ -30,6 +30,7 @@ struct server {
 	struct scheduler *sched;    /* cron firing (scheduler.h) */
 	struct proxy *proxy;        /* public URLs (proxy.h), NULL if off */
 	struct sshgw *sshgw;        /* SSH gateway (sshgw.h), NULL if off */
+	struct lifecycle *lc;       /* sleep, wake, always-on (lifecycle.h) */
 };
 
 /* argv: the arguments after "serve" (--data-dir already taken out). */

@@ -148,6 +148,10 @@ static const char *const migrations[] = {
 	"  created_at INTEGER NOT NULL"
 	");"
 	"CREATE INDEX url_aliases_user ON url_aliases(user_id, created_at);",
+	/* 6: a job's network policy (NULL = the default, nat) and its
+	 * sandbox's address as the runtime reported it (issue 5: network.c) */
+	"ALTER TABLE jobs ADD COLUMN network TEXT;"
+	"ALTER TABLE jobs ADD COLUMN ip TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -418,7 +422,7 @@ int store_token_list(struct store *st, const char *user_id, store_token_fn fn,
 #define JOB_COLUMNS "id, user_id, name, workspace_id, status, exit_code, " \
 	"error_message, created_at, started_at, finished_at, persistent, " \
 	"ephemeral, type, script, timeout, environment, base_workspace_id, " \
-	"startup_command, file_ids, no_sync, no_sleep, disk_gb"
+	"startup_command, file_ids, no_sync, no_sleep, disk_gb, network"
 
 static char *col_strdup(sqlite3_stmt *s, int i)
 {
@@ -462,13 +466,14 @@ static void job_from_row(sqlite3_stmt *s, struct job *j)
 	j->no_sync = sqlite3_column_int(s, 19);
 	j->no_sleep = sqlite3_column_int(s, 20);
 	j->disk_gb = sqlite3_column_int(s, 21);
+	j->network = col_strdup(s, 22);
 }
 
 int store_job_insert(struct store *st, const struct job *j, struct mags_err *err)
 {
 	sqlite3_stmt *s = prep(st, "INSERT INTO jobs (" JOB_COLUMNS ") VALUES "
 				   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-				   "?, ?, ?, ?, ?, ?)");
+				   "?, ?, ?, ?, ?, ?, ?)");
 	int r = 0;
 
 	if (!s)
@@ -501,6 +506,7 @@ int store_job_insert(struct store *st, const struct job *j, struct mags_err *err
 		sqlite3_bind_int(s, 22, j->disk_gb);
 	else
 		sqlite3_bind_null(s, 22);
+	bind_text(s, 23, j->network);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = db_err(st, err, "insert job");
 	sqlite3_finalize(s);
@@ -587,6 +593,21 @@ int store_job_set_running(struct store *st, const char *id, int64_t started_at)
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, started_at);
+	bind_text(s, 2, id);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int store_job_set_ip(struct store *st, const char *id, const char *ip)
+{
+	sqlite3_stmt *s = prep(st, "UPDATE jobs SET ip = ? WHERE id = ?");
+	int r = 0;
+
+	if (!s)
+		return -EIO;
+	bind_text(s, 1, ip);
 	bind_text(s, 2, id);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = -EIO;

@@ -81,6 +81,11 @@ void store_job_list_free(struct job *jobs, size_t n);
 
 int store_job_set_running(struct store *st, const char *id, int64_t started_at);
 
+/* The address of the job's sandbox (its `net <ip>` status line); NULL
+ * clears it. Internal: kept for a re-attaching magsd and for debugging,
+ * not shown by the API. */
+int store_job_set_ip(struct store *st, const char *id, const char *ip);
+
 /* Final state. exit_code < 0 = none; error_message may be NULL. */
 int store_job_finish(struct store *st, const char *id, const char *status,
 		     int exit_code, const char *error_message, int64_t finished_at);
@@ -310,5 +315,30 @@ int store_alias_delete(struct store *st, const char *sub, const char *user_id);
 /* The newest running/sleeping (else accepted) job of a user's workspace. */
 int store_job_live_for_workspace(struct store *st, const char *user_id, const char *ws,
 				 char job_id[JOB_ID_MAX]);
+
+/* ---- long-lived sandboxes (issue 4: store_lifecycle.c) ---- */
+
+/* running/accepted -> sleeping; sleeping -> running. -ENOENT if the job
+ * was not in the state the change starts from. */
+int store_job_set_sleeping(struct store *st, const char *id);
+int store_job_set_awake(struct store *st, const char *id);
+/* A persistent job's script ended (the job stays running); < 0 = null. */
+int store_job_set_exit_code(struct store *st, const char *id, int exit_code);
+/* PATCH: no_sleep < 0 keeps it; startup_command NULL keeps it, "" clears. */
+int store_job_set_settings(struct store *st, const char *id, int no_sleep,
+			   const char *startup_command);
+/* A user's job by request id, else by name or workspace name: a live one
+ * (running, sleeping, then accepted) first, then the newest. */
+int store_job_resolve(struct store *st, const char *user_id, const char *arg,
+		      char id_out[JOB_ID_MAX]);
+/* Every persistent job not finished (accepted, running, sleeping), oldest
+ * first. Returns the count. */
+typedef void (*store_job_id_fn)(const char *job_id, void *arg);
+int store_job_list_live_persistent(struct store *st, store_job_id_fn fn, void *arg);
+/* store_job_recover, but a job keep() says 1 for is left alone (a
+ * sandbox re-attached after a daemon restart). Returns how many ended. */
+typedef int (*store_job_keep_fn)(const char *job_id, void *arg);
+int store_job_recover_except(struct store *st, const char *msg, int64_t now,
+			     store_job_keep_fn keep, void *arg);
 
 #endif

@@ -17,16 +17,21 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/logfmt.h"
+#include "common/netcfg.h"
 #include "common/util.h"
+#include "magsd/api_usage.h"
 #include "magsd/image.h"
 #include "magsd/log.h"
+#include "magsd/network.h"
 #include "magsd/task.h"
 #include "common/banned.h"
 
@@ -34,6 +39,7 @@
 #define STOP_GRACE_MS 10000
 #define TIMEOUT_GRACE_MS 60000
 #define FINAL_GRACE_MS 30000
+#define STATE_POLL_MS 250            /* adopted sandboxes: state file re-read */
 #define SCRIPT_ARG_MAX (64 * 1024)   /* longer scripts go by --script-file */
 
 extern char **environ;
@@ -46,6 +52,8 @@ struct sandbox {
 	int fd;                     /* status pipe, -1 once closed */
 	struct loop_watch *watch;
 	int slot;
+	int link;                   /* network link index, -1 = no network */
+	char ip[16];                /* its `net <ip>` line, "" until then */
 	int timeout_s;
 	char line[STATUS_LINE_MAX];
 	size_t line_len;
@@ -60,6 +68,17 @@ struct sandbox {
 	int shutdown;
 	int killed;
 	int64_t kill_at;            /* monotonic ms, 0 = none */
+	/* long-lived sandboxes (issue 4, lifecycle.c) */
+	int keep_alive;             /* --keep-alive: the script's end is not the job's */
+	int sleep_requested;        /* stopped to sleep: the job becomes "sleeping" */
+	int adopted;                /* re-attached after a daemon restart: not our child */
+	int pidfd;                  /* adopted: pidfd of its runtime, -1 otherwise */
+	struct loop_watch *pidfd_watch;
+	off_t state_off;            /* adopted: bytes of the state file handled */
+	int64_t next_state_poll;    /* adopted: monotonic ms */
+	pid_t init_pid;
+	int has_script_exit;
+	int script_exit;
 };
 
 struct supervisor {
@@ -71,10 +90,16 @@ struct supervisor {
 	struct sandbox *list;
 	int live;
 	unsigned char slots[SUPERVISOR_MAX_SLOTS];
+	int nat;                    /* sandboxes get a network (supervisor_set_nat) */
+	struct network_links links;
 	supervisor_change_fn on_change;
 	void *on_change_arg;
 	supervisor_end_fn on_end;
 	void *on_end_arg;
+	supervisor_event_fn on_event;
+	void *on_event_arg;
+	supervisor_end_fn on_detach;
+	void *on_detach_arg;
 };
 
 struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
@@ -88,6 +113,7 @@ struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
 	sv->loop = loop;
 	sv->runtime = xstrdup(runtime);
 	sv->image = xstrdup(image);
+	network_links_init(&sv->links);
 	return sv;
 }
 
@@ -121,6 +147,18 @@ void supervisor_on_end(struct supervisor *sv, supervisor_end_fn fn, void *arg)
 	sv->on_end_arg = arg;
 }
 
+void supervisor_on_detach(struct supervisor *sv, supervisor_end_fn fn, void *arg)
+{
+	sv->on_detach = fn;
+	sv->on_detach_arg = arg;
+}
+
+void supervisor_on_event(struct supervisor *sv, supervisor_event_fn fn, void *arg)
+{
+	sv->on_event = fn;
+	sv->on_event_arg = arg;
+}
+
 static void changed(struct supervisor *sv, const char *id)
 {
 	if (sv->on_change)
@@ -143,6 +181,21 @@ int supervisor_is_live(struct supervisor *sv, const char *job_id)
 int supervisor_live_count(struct supervisor *sv)
 {
 	return sv->live;
+}
+
+void supervisor_set_nat(struct supervisor *sv, int on)
+{
+	sv->nat = on;
+}
+
+int supervisor_job_ip(struct supervisor *sv, const char *job_id, char *ip, size_t n)
+{
+	struct sandbox *sb = find(sv, job_id);
+
+	if (!sb || !sb->ip[0])
+		return -ENOENT;
+	snprintf(ip, n, "%s", sb->ip);
+	return 0;
 }
 
 char *supervisor_image_rootfs(const char *data_dir, const char *image,
@@ -191,6 +244,7 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 		if (sb->started)
 			return;
 		sb->started = 1;
+		sb->init_pid = (pid_t)atoi(line + 7);
 		(void)store_job_set_running(sv->store, sb->id, time_now_ms());
 		log_info("job %s running", sb->id);
 		changed(sv, sb->id);
@@ -202,6 +256,31 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 			sb->exit_code = (int)n;
 			final_seen(sb);
 		}
+	} else if (!strncmp(line, "net ", 4)) {
+		uint32_t a;
+		if (netcfg_parse_ipv4(line + 4, &a) == 0) {
+			netcfg_format_ipv4(a, sb->ip);
+			/* a re-attached sandbox: its link is ours again */
+			uint32_t i = (a - NETCFG_POOL_ADDR) >> 2;
+			if (sb->link <= 0 && (a >> 16) == (NETCFG_POOL_ADDR >> 16) &&
+			    i >= NETWORK_LINK_FIRST && i < NETWORK_LINK_END && !sv->links.used[i]) {
+				sv->links.used[i] = 1;
+				sb->link = (int)i;
+			}
+			if (store_job_set_ip(sv->store, sb->id, sb->ip) < 0)
+				log_warn("job %s: could not record its address in the database", sb->id);
+		}
+	} else if (!strncmp(line, "usage", 5) && (!line[5] || line[5] == ' ')) {
+		int64_t cpu_us, mem_peak;
+		if (api_usage_parse_status(line, &cpu_us, &mem_peak) == 0 &&
+		    store_job_set_usage(sv->store, sb->id, cpu_us, mem_peak) < 0)
+			log_warn("job %s: could not record its usage in the database", sb->id);
+	} else if (!strncmp(line, "script-exit ", 12)) {
+		/* --keep-alive: the script ended, the sandbox stays (lifecycle.c) */
+		sb->script_exit = atoi(line + 12);
+		sb->has_script_exit = 1;
+	} else if (!strcmp(line, "script-timeout")) {
+		/* the script was killed; "script-exit 137" follows */
 	} else if (!strcmp(line, "timeout")) {
 		sb->timed_out = 1;
 	} else if (!strcmp(line, "stopped")) {
@@ -214,6 +293,8 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 	} else {
 		log_warn("job %s: unknown status line from runtime: '%.80s'", sb->id, line);
 	}
+	if (sv->on_event)
+		sv->on_event(sb->id, line, sv->on_event_arg);
 }
 
 /* Read what is available. Returns 1 at EOF, 0 otherwise. */
@@ -318,10 +399,14 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	_cleanup_free_ char *scriptp = xasprintf("%s/script", jobdir);
 	_cleanup_free_ char *rundir_parent = xasprintf("%s/run", dd);
 	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, job->id);
+	_cleanup_free_ char *ctl = xasprintf("%s/run/%s.sock", dd, job->id);
+	_cleanup_free_ char *statep = xasprintf("%s/run/%s.state", dd, job->id);
 	char uidbase[24], timeout[24], mem[24], cpus[32], pids[24], loglimit[24];
+	char netaddr[24];
+	_cleanup_free_ char *allow = NULL;
 	char **argv;
 	size_t argc = 0;
-	int pfd[2], devnull, slot, r;
+	int pfd[2], devnull, slot, link = -1, r;
 	pid_t pid;
 
 	if (!rootfs)
@@ -338,16 +423,43 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 
 	snprintf(uidbase, sizeof(uidbase), "%lld",
 		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
-	snprintf(timeout, sizeof(timeout), "%d", job->timeout);
+	/* A persistent job keeps its sandbox (--keep-alive) and gets a control
+	 * socket and a state file (lifecycle.c, reattach.c). Woken from sleep
+	 * it runs its startup_command instead of its script. The timeout then
+	 * bounds the script only, and none is set for a sandbox's own command
+	 * (mags new's 'sleep infinity', a server). */
+	const char *script = job->script;
+	int waking = job->persistent && !strcmp(job->status, "sleeping");
+	int tmo = job->timeout;
+	if (waking)
+		script = job->startup_command && *job->startup_command ? job->startup_command : "true";
+	if (job->persistent && (waking || job->no_sleep ||
+				(job->startup_command && !strcmp(job->startup_command, script))))
+		tmo = 0;
+	snprintf(timeout, sizeof(timeout), "%d", tmo);
 	snprintf(mem, sizeof(mem), "%d", sv->cfg->memory_mb);
 	snprintf(cpus, sizeof(cpus), "%g", sv->cfg->cpus);
 	snprintf(pids, sizeof(pids), "%d", sv->cfg->pids);
 	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
 
+	/* The network: a link of our own unless the job or the server says
+	 * none (a job's allow list on a server without a network runs with
+	 * none: never more than it asked for). */
+	if (sv->nat && !(job->network && !strcmp(job->network, "none"))) {
+		link = network_link_take(&sv->links);
+		if (link < 0) {
+			sv->slots[slot] = 0;
+			return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free network link");
+		}
+		network_link_subnet(link, netaddr, sizeof(netaddr));
+		if (job->network && !strncmp(job->network, "allow:", 6))
+			allow = xstrdup(job->network + 6);
+	}
+
 	if (!layers)
 		layers = &none;
-	argv = xcalloc(34 + 2 * (n_env + layers->n_lowers + layers->n_copy_in),
-		       sizeof(char *));
+	argv = xcalloc(34 + 4 + 6 + 2 * (NETCFG_ALLOW_MAX + n_env + layers->n_lowers +
+				     layers->n_copy_in), sizeof(char *));
 #define ARG(x) (argv[argc++] = (char *)(x))
 	ARG(sv->runtime); ARG("run");
 	ARG("--id"); ARG(job->id);
@@ -373,17 +485,35 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	for (size_t i = 0; i < layers->n_copy_in; i++) {
 		ARG("--copy-in"); ARG(layers->copy_in[i]);
 	}
-	if (strlen(job->script) > SCRIPT_ARG_MAX) {
+	if (link >= 0) {
+		ARG("--net"); ARG("nat");
+		ARG("--net-addr"); ARG(netaddr);
+		/* "c1,c2,...", checked by api_validate; at most NETCFG_ALLOW_MAX */
+		char *p = allow;
+		for (int n = 0; p && *p && n < NETCFG_ALLOW_MAX; n++) {
+			char *comma = strchr(p, ',');
+			if (comma)
+				*comma++ = '\0';
+			ARG("--net-allow"); ARG(p);
+			p = comma;
+		}
+	}
+	if (job->persistent) {
+		ARG("--keep-alive");
+		ARG("--control"); ARG(ctl);
+		ARG("--state-file"); ARG(statep);
+	}
+	if (strlen(script) > SCRIPT_ARG_MAX) {
 		/* one execve argument is at most 128 KiB (MAX_ARG_STRLEN) */
 		_cleanup_close_ int sfd = open(scriptp, O_WRONLY | O_CREAT | O_TRUNC |
 					       O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (sfd < 0 || (r = write_full(sfd, job->script, strlen(job->script))) < 0) {
+		if (sfd < 0 || (r = write_full(sfd, script, strlen(script))) < 0) {
 			r = err_sys(err, sfd < 0 ? errno : -r, "write '%s'", scriptp);
 			goto fail_slot;
 		}
 		ARG("--script-file"); ARG(scriptp);
 	} else {
-		ARG("--"); ARG(job->script);
+		ARG("--"); ARG(script);
 	}
 	argv[argc] = NULL;
 #undef ARG
@@ -418,16 +548,22 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	sb->pid = pid;
 	sb->fd = pfd[0];
 	sb->slot = slot;
+	sb->link = link;
 	sb->timeout_s = job->timeout;
-	sb->kill_at = time_mono_ms() + (int64_t)job->timeout * 1000 + TIMEOUT_GRACE_MS;
+	sb->pidfd = -1;
+	sb->keep_alive = job->persistent;
+	/* a long-lived sandbox has no overall deadline (--timeout bounds its script) */
+	if (!sb->keep_alive)
+		sb->kill_at = time_mono_ms() + (int64_t)job->timeout * 1000 + TIMEOUT_GRACE_MS;
 	sb->watch = loop_add(sv->loop, sb->fd, EPOLLIN, on_status, sb);
 	if (!sb->watch)
 		log_warn("job %s: watch status pipe: %s", job->id, strerror(errno));
 	sb->next = sv->list;
 	sv->list = sb;
 	sv->live++;
-	log_info("job %s spawned runtime pid %d (image '%s', uid base %s)",
-		 job->id, (int)pid, used, uidbase);
+	log_info("job %s spawned runtime pid %d (image '%s', uid base %s, network %s%s%s)",
+		 job->id, (int)pid, used, uidbase, link >= 0 ? netaddr : "none",
+		 allow ? " allow " : "", allow ? job->network + 6 : "");
 	return 0;
 
 fail_devnull:
@@ -435,10 +571,41 @@ fail_devnull:
 fail_slot:
 	free(argv);
 	sv->slots[slot] = 0;
+	if (link >= 0)
+		network_link_release(&sv->links, link);
 	return r;
 }
 
 /* ---- stop, reap, outcome ---- */
+
+/* Signal a runtime: ours by pid, an adopted one through its pidfd (its
+ * pid could have been reused once it was reaped by someone else). */
+static void signal_runtime(struct sandbox *sb, int sig, int group)
+{
+	if (sb->adopted) {
+		if (sb->pidfd >= 0)
+			(void)syscall(SYS_pidfd_send_signal, sb->pidfd, sig, NULL, 0);
+		return;
+	}
+	if (group)
+		(void)kill(-sb->pid, sig);
+	(void)kill(sb->pid, sig);
+}
+
+int supervisor_sleep(struct supervisor *sv, const char *job_id)
+{
+	struct sandbox *sb = find(sv, job_id);
+	int r;
+
+	if (!sb)
+		return -ENOENT;
+	if (sb->stop_requested)
+		return sb->sleep_requested ? 0 : 1;
+	r = supervisor_stop(sv, job_id);
+	if (r == 0)
+		sb->sleep_requested = 1;
+	return r;
+}
 
 int supervisor_stop(struct supervisor *sv, const char *job_id)
 {
@@ -448,9 +615,11 @@ int supervisor_stop(struct supervisor *sv, const char *job_id)
 		return -ENOENT;
 	if (sb->got_exit || sb->timed_out || sb->error || sb->got_stopped)
 		return 1;
+	/* a stop wins over a sleep in progress: the job ends "stopped" */
+	sb->sleep_requested = 0;
 	if (!sb->stop_requested) {
 		sb->stop_requested = 1;
-		(void)kill(sb->pid, SIGTERM);
+		signal_runtime(sb, SIGTERM, 0);
 		int64_t at = time_mono_ms() + STOP_GRACE_MS;
 		if (!sb->kill_at || at < sb->kill_at)
 			sb->kill_at = at;
@@ -475,10 +644,18 @@ static void finish(struct supervisor *sv, struct sandbox *sb, int wstatus)
 		exit_code = 137;
 		snprintf(msg, sizeof(msg), "job timed out after %d seconds", sb->timeout_s);
 		emsg = msg;
+	} else if (sb->sleep_requested && (sb->got_stopped || !sb->got_exit)) {
+		/* asleep: the job lives on without a sandbox (lifecycle.c) */
+		if (store_job_set_sleeping(sv->store, sb->id) < 0)
+			log_warn("job %s: could not record its sleep in the database", sb->id);
+		log_info("job %s sleeping", sb->id);
+		return;
 	} else if (sb->got_stopped || sb->stop_requested) {
 		status = "stopped";
 		if (sb->got_exit)
 			exit_code = sb->exit_code;
+		else if (sb->has_script_exit)
+			exit_code = sb->script_exit;
 	} else if (sb->got_exit) {
 		status = "completed";
 		exit_code = sb->exit_code;
@@ -507,6 +684,41 @@ static void finish(struct supervisor *sv, struct sandbox *sb, int wstatus)
 		log_info("job %s %s%s%s", sb->id, status, emsg ? ": " : "", emsg ? emsg : "");
 }
 
+static void state_poll(struct supervisor *sv, struct sandbox *sb);
+
+/* The runtime is gone (reaped, or an adopted one's pidfd fired) and sb is
+ * off the list: record the outcome, clean up, tell the others. */
+static void ended(struct supervisor *sv, struct sandbox *sb, int wstatus)
+{
+	const char *dd = sv->cfg->data_dir;
+
+	if (sb->adopted)
+		state_poll(sv, sb);
+	status_close(sv, sb);
+	loop_remove(sv->loop, sb->pidfd_watch);
+	if (sb->pidfd >= 0)
+		close(sb->pidfd);
+	finish(sv, sb, wstatus);
+	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, sb->id);
+	_cleanup_free_ char *script = xasprintf("%s/jobs/%s/script", dd, sb->id);
+	_cleanup_free_ char *statep = xasprintf("%s/run/%s.state", dd, sb->id);
+	_cleanup_free_ char *statet = xasprintf("%s/run/%s.state.tmp", dd, sb->id);
+	(void)rm_rf(rundir);
+	(void)unlink(script);
+	(void)unlink(statep);
+	(void)unlink(statet);
+	if (sb->slot >= 0)
+		sv->slots[sb->slot] = 0;
+	if (sb->link >= 0)
+		network_link_release(&sv->links, sb->link);
+	sv->live--;
+	changed(sv, sb->id);
+	if (sv->on_end)
+		sv->on_end(sb->id, sv->on_end_arg);
+	free(sb->error);
+	free(sb);
+}
+
 void supervisor_reap(struct supervisor *sv)
 {
 	int wstatus;
@@ -525,19 +737,7 @@ void supervisor_reap(struct supervisor *sv)
 		*pp = sb->next;
 		if (sb->fd >= 0)
 			(void)status_read(sv, sb);
-		status_close(sv, sb);
-		finish(sv, sb, wstatus);
-		_cleanup_free_ char *rundir = xasprintf("%s/run/%s", sv->cfg->data_dir, sb->id);
-		_cleanup_free_ char *script = xasprintf("%s/jobs/%s/script", sv->cfg->data_dir, sb->id);
-		(void)rm_rf(rundir);
-		(void)unlink(script);
-		sv->slots[sb->slot] = 0;
-		sv->live--;
-		changed(sv, sb->id);
-		if (sv->on_end)
-			sv->on_end(sb->id, sv->on_end_arg);
-		free(sb->error);
-		free(sb);
+		ended(sv, sb, wstatus);
 	}
 }
 
@@ -546,6 +746,13 @@ int supervisor_next_timeout(struct supervisor *sv, int64_t now)
 	int64_t best = -1;
 
 	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+		if (sb->adopted) {
+			int64_t d = sb->next_state_poll - now;
+			if (d < 0)
+				d = 0;
+			if (best < 0 || d < best)
+				best = d;
+		}
 		if (!sb->kill_at || sb->killed)
 			continue;
 		int64_t d = sb->kill_at - now;
@@ -564,19 +771,41 @@ void supervisor_tick(struct supervisor *sv, int64_t now)
 			continue;
 		log_warn("job %s: runtime pid %d did not end in time, killing it",
 			 sb->id, (int)sb->pid);
-		(void)kill(-sb->pid, SIGKILL);
-		(void)kill(sb->pid, SIGKILL);
+		signal_runtime(sb, SIGKILL, 1);
 		sb->killed = 1;
 	}
+	for (struct sandbox *sb = sv->list; sb; sb = sb->next)
+		if (sb->adopted && now >= sb->next_state_poll) {
+			sb->next_state_poll = now + STATE_POLL_MS;
+			state_poll(sv, sb);
+		}
 }
 
 void supervisor_shutdown(struct supervisor *sv)
 {
 	int64_t at = time_mono_ms() + STOP_GRACE_MS;
 
-	for (struct sandbox *sb = sv->list; sb; sb = sb->next) {
+	for (struct sandbox **pp = &sv->list, *sb; (sb = *pp);) {
+		/* Long-lived sandboxes outlive the daemon: the next one
+		 * re-attaches (reattach.c). Only let go of them here. */
+		if (sb->keep_alive && sb->started && !sb->stop_requested && !sb->got_stopped &&
+		    !sb->error && !sb->got_exit) {
+			*pp = sb->next;
+			log_info("job %s: sandbox left running (runtime pid %d)", sb->id, (int)sb->pid);
+			status_close(sv, sb);
+			loop_remove(sv->loop, sb->pidfd_watch);
+			if (sb->pidfd >= 0)
+				close(sb->pidfd);
+			sv->live--;
+			if (sv->on_detach)
+				sv->on_detach(sb->id, sv->on_detach_arg);
+			free(sb->error);
+			free(sb);
+			continue;
+		}
+		pp = &sb->next;
 		sb->shutdown = 1;
-		(void)kill(sb->pid, SIGTERM);
+		signal_runtime(sb, SIGTERM, 0);
 		if (!sb->kill_at || at < sb->kill_at)
 			sb->kill_at = at;
 	}
@@ -592,4 +821,119 @@ void supervisor_kill_all(struct supervisor *sv)
 			sb->kill_at = now;
 	}
 	supervisor_tick(sv, now);
+}
+
+/* ---- re-attached sandboxes (a previous magsd started them) ---- */
+
+/* Feed the state file's lines past sb->state_off to status_line. The
+ * file is rewritten whole (rename) before each line, so every read sees
+ * complete lines; the first line is "supervisor <pid>". */
+static void state_poll(struct supervisor *sv, struct sandbox *sb)
+{
+	_cleanup_free_ char *path = xasprintf("%s/run/%s.state", sv->cfg->data_dir, sb->id);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char buf[8192];
+	ssize_t n;
+
+	if (fd < 0)
+		return;
+	n = pread(fd, buf, sizeof(buf) - 1, sb->state_off);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *p = buf, *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+		*nl = '\0';
+		sb->state_off += nl - p + 1;
+		if (strncmp(p, "supervisor ", 11))
+			status_line(sv, sb, p);
+	}
+}
+
+static void on_pidfd(int fd, uint32_t events, void *arg)
+{
+	struct sandbox *sb = arg;
+	struct supervisor *sv = sb->sv;
+
+	(void)fd;
+	(void)events;
+	for (struct sandbox **pp = &sv->list; *pp; pp = &(*pp)->next)
+		if (*pp == sb) {
+			*pp = sb->next;
+			log_info("job %s: re-attached runtime pid %d ended", sb->id, (int)sb->pid);
+			ended(sv, sb, 0);
+			return;
+		}
+}
+
+/* The uid-base slot of a sandbox from its init's uid_map. */
+static int slot_of(pid_t init_pid)
+{
+	char path[64], buf[256];
+	long inner, outer;
+
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)init_pid);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (sscanf(buf, "%ld %ld", &inner, &outer) != 2 || outer < SUPERVISOR_UID_BASE ||
+	    (outer - SUPERVISOR_UID_BASE) % SUPERVISOR_UID_RANGE)
+		return -1;
+	long slot = (outer - SUPERVISOR_UID_BASE) / SUPERVISOR_UID_RANGE;
+	return slot < SUPERVISOR_MAX_SLOTS ? (int)slot : -1;
+}
+
+int supervisor_adopt(struct supervisor *sv, const struct job *job, pid_t pid, int pidfd,
+		     struct mags_err *err)
+{
+	struct sandbox *sb;
+
+	if (find(sv, job->id)) {
+		close(pidfd);
+		return err_set(err, MAGS_E_CONFLICT, EEXIST, "job %s already has a sandbox", job->id);
+	}
+	sb = xcalloc(1, sizeof(*sb));
+	sb->sv = sv;
+	snprintf(sb->id, sizeof(sb->id), "%s", job->id);
+	sb->pid = pid;
+	sb->fd = -1;
+	sb->pidfd = pidfd;
+	sb->adopted = 1;
+	sb->keep_alive = 1;
+	sb->link = -1;              /* its mg<i> exists: network_link_take skips it */
+	sb->timeout_s = job->timeout;
+	sb->slot = -1;
+	sb->next = sv->list;
+	sv->list = sb;
+	sv->live++;
+	/* replay what it reported so far: started, script-exit, ... */
+	state_poll(sv, sb);
+	sb->pidfd_watch = loop_add(sv->loop, pidfd, EPOLLIN, on_pidfd, sb);
+	if (sb->init_pid > 0 && (sb->slot = slot_of(sb->init_pid)) >= 0) {
+		if (sv->slots[sb->slot])
+			log_warn("job %s: uid slot %d is used twice", sb->id, sb->slot);
+		sv->slots[sb->slot] = 1;
+	}
+	sb->next_state_poll = time_mono_ms() + STATE_POLL_MS;
+	log_info("job %s: re-attached to its sandbox (runtime pid %d, init pid %d, slot %d)",
+		 sb->id, (int)pid, (int)sb->init_pid, sb->slot);
+	return 0;
+}
+
+pid_t supervisor_init_pid(struct supervisor *sv, const char *job_id)
+{
+	struct sandbox *sb = find(sv, job_id);
+
+	return sb ? sb->init_pid : 0;
+}
+
+int supervisor_is_stopping(struct supervisor *sv, const char *job_id)
+{
+	struct sandbox *sb = find(sv, job_id);
+
+	return sb && (sb->stop_requested || sb->got_stopped || sb->got_exit || sb->error ||
+		      sb->timed_out);
 }

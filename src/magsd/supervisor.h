@@ -66,6 +66,18 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
  * -ENOENT if the job has no live sandbox. */
 int supervisor_stop(struct supervisor *sv, const char *job_id);
 
+/* Give sandboxes a network (--net nat, a link of the supervisor's pool,
+ * the job's allow list) unless the job asks for "none"; off (the
+ * default) = every sandbox gets loopback only. serve.c turns it on once
+ * `mags-runtime net-setup` succeeded and the `network` setting is nat. */
+void supervisor_set_nat(struct supervisor *sv, int on);
+
+/* The address of the job's live sandbox as its runtime reported it (`net
+ * <ip>`), for the URL proxy and the SSH gateway: 0 and ip filled
+ * ("10.200.0.6"), or -ENOENT if the job has no live sandbox or no network
+ * (yet: the line comes just before `started`). */
+int supervisor_job_ip(struct supervisor *sv, const char *job_id, char *ip, size_t n);
+
 /* 1 while the job's runtime has not been reaped. */
 int supervisor_is_live(struct supervisor *sv, const char *job_id);
 int supervisor_live_count(struct supervisor *sv);
@@ -79,8 +91,38 @@ void supervisor_reap(struct supervisor *sv);
 int supervisor_next_timeout(struct supervisor *sv, int64_t now);
 void supervisor_tick(struct supervisor *sv, int64_t now);
 
-/* Daemon shutdown: SIGTERM every runtime; their jobs end "stopped". */
+/* Daemon shutdown: SIGTERM every runtime; their jobs end "stopped".
+ * Long-lived (persistent, --keep-alive) sandboxes are let go instead:
+ * they keep running, their jobs stay as they are, on_detach is called
+ * for each, and the next daemon re-attaches (supervisor_adopt). */
 void supervisor_shutdown(struct supervisor *sv);
+void supervisor_on_detach(struct supervisor *sv, supervisor_end_fn fn, void *arg);
+
+/* ---- long-lived sandboxes (issue 4: lifecycle.c, reattach.c) ---- */
+
+/* Every status line of a runtime ("started 123", "script-exit 0", ...),
+ * after the supervisor handled it. */
+typedef void (*supervisor_event_fn)(const char *job_id, const char *line, void *arg);
+void supervisor_on_event(struct supervisor *sv, supervisor_event_fn fn, void *arg);
+
+/* Stop the job's sandbox to put it to sleep: like supervisor_stop, but
+ * when the runtime is reaped the job becomes "sleeping" (not finished)
+ * and on_end runs as usual. A later supervisor_stop wins. 0 if
+ * signalled, 1 if it already ended, -ENOENT if no live sandbox. */
+int supervisor_sleep(struct supervisor *sv, const char *job_id);
+
+/* Track a sandbox a previous daemon started: pid is its runtime
+ * (supervisor), pidfd from pidfd_open (taken over: watched for the
+ * runtime's end, used to signal it). Its state file
+ * (DATA_DIR/run/<id>.state) is replayed through the status lines and
+ * re-read while it runs. */
+int supervisor_adopt(struct supervisor *sv, const struct job *job, pid_t pid, int pidfd,
+		     struct mags_err *err);
+
+/* The host pid of the job's init (0 if unknown) and whether a stop (or
+ * sleep) of its sandbox is under way or its end was reported. */
+pid_t supervisor_init_pid(struct supervisor *sv, const char *job_id);
+int supervisor_is_stopping(struct supervisor *sv, const char *job_id);
 
 /* Second signal: SIGKILL every runtime now (their jobs end "stopped"). */
 void supervisor_kill_all(struct supervisor *sv);

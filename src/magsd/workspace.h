@@ -77,4 +77,12 @@ void workspace_drop_waiters(struct workspaces *w);
 /* Tasks (syncs) still running. */
 int workspace_busy(struct workspaces *w);
 
+/* A job holds the workspace without going through workspace_job_launch
+ * (lifecycle.c, reattach.c): a sleeping job keeps its local disk (D5,
+ * running = 0), a sandbox re-attached after a daemon restart uses it
+ * (running = 1: it is mounted, and syncs periodically if persistent).
+ * workspace_job_ended releases it as usual. */
+void workspace_hold(struct workspaces *w, const char *user_id, const char *name,
+		    const char *job_id, int running);
+
 #endif

@@ -28,7 +28,8 @@
  *   C1 "net <ip>" (nat), "started <pid>"   <-  B6 fork the script, READY,
  *   C2 wait: exit / timeout / SIGTERM /           and be its init (init.c),
  *      stop request / script-exit                 serving execs (execsrv.c)
- *   C3 OOM and timeout records, teardown, report
+ *   C3 OOM and timeout records, usage
+ *      (from the cgroup), teardown, report
  *
  * The A steps do not depend on the job: a future warm pool can run them
  * ahead of time and park P before GO (with its uid range and cgroup), so
@@ -279,6 +280,8 @@ struct supervisor {
 	pid_t pid;          /* the sandbox's pid 1, host pid */
 	struct net_link net; /* --net nat: the veth and its firewall entry */
 	struct logwriter lw; /* system records into the job log */
+	int have_usage;     /* cpu_us, mem_peak read at teardown */
+	uint64_t cpu_us, mem_peak;
 	int reaped;
 	int wstatus;
 };
@@ -310,8 +313,12 @@ static void teardown(struct supervisor *s)
 {
 	kill_and_reap(s);
 	net_detach(&s->net);
-	if (s->have_cg)
+	if (s->have_cg) {
+		/* The numbers live in the directories: read them first. */
+		cgroup_usage(&s->cg, &s->cpu_us, &s->mem_peak);
+		s->have_usage = 1;
 		cgroup_destroy(&s->cg);
+	}
 	/* The run dir holds nothing on the host: the sandbox's tmpfs on it
 	 * lived in the sandbox's mount namespace, gone with it. */
 	if (s->made_run_dir)
@@ -714,6 +721,9 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	if (out == OUT_TIMEOUT)
 		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
 	teardown(&s);
+	if (s.have_usage)
+		status_send("usage cpu_us=%llu mem_peak=%llu", (unsigned long long)s.cpu_us,
+			    (unsigned long long)s.mem_peak);
 	switch (out) {
 	case OUT_TIMEOUT:
 		status_send("timeout");

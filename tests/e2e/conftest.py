@@ -166,7 +166,11 @@ class Server:
                 break
         raise AssertionError("magsd did not start on %s:\n%s" % (self.url, self.log_tail()))
 
-    def stop(self):
+    def stop(self, keep_sandboxes=False):
+        """SIGTERM. Persistent sandboxes outlive magsd (issue 4), so unless
+        keep_sandboxes every live job is stopped first."""
+        if self.proc and self.proc.poll() is None and not keep_sandboxes:
+            self.stop_live_jobs()
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -176,6 +180,17 @@ class Server:
                 self.proc.wait(5)
         if self in Server.all:
             Server.all.remove(self)
+
+    def stop_live_jobs(self):
+        for user in list(self.tokens):
+            try:
+                r = self.api("GET", "/mags-jobs?page_size=100&status=accepted,running,sleeping",
+                             token=user, timeout=10)
+                for j in (r.json or {}).get("jobs", []) if r.status == 200 else []:
+                    self.api("POST", "/mags-jobs/%s/stop" % j["request_id"], token=user,
+                             timeout=120)
+            except OSError:
+                pass
 
     def log_tail(self, n=60):
         try:
@@ -234,6 +249,14 @@ class Server:
             st = self.status(job_id, token=token)
             if st["status"] in states:
                 return st
+            # A persistent job keeps its sandbox after its script (issue
+            # 4): waiting for its end means stopping it once the script
+            # ended (the stop answers after the workspace's final sync).
+            if (states == TERMINAL and st.get("persistent")
+                    and st["status"] in ("running", "sleeping")
+                    and st.get("exit_code") is not None):
+                self.api("POST", "/mags-jobs/%s/stop" % job_id, token=token, timeout=120)
+                continue
             if time.time() > deadline:
                 raise AssertionError("job %s still %s after %ss" % (
                     job_id, st["status"], timeout))

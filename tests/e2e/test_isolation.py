@@ -108,9 +108,14 @@ def test_namespaces_differ_from_the_host(srv):
         assert inside[n] != host, "%s namespace shared with the host (%s)" % (n, host)
 
 
-def test_only_loopback_network(srv):
+def test_only_its_own_network(srv):
+    # The sandbox's own link (eth0, issue 5) and loopback, none of the
+    # host's interfaces; with "network": "none", loopback only.
     _, out, _, _ = srv.run("ls /sys/class/net 2>/dev/null || cat /proc/net/dev")
-    assert "eth" not in out and "ens" not in out and "docker" not in out, out
+    assert set(out.split()) <= {"lo", "eth0"} and "lo" in out.split(), out
+    _, out, _, _ = srv.run("ls /sys/class/net 2>/dev/null || cat /proc/net/dev",
+                           network="none")
+    assert out.split() == ["lo"], out
 
 
 def test_writes_to_etc_do_not_touch_the_image(srv):

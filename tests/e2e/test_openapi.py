@@ -163,7 +163,7 @@ def validate(doc, schema, v, where="$", strict=True):
                 errs += validate(doc, props[k], x, "%s.%s" % (where, k), strict)
             elif isinstance(addl, dict):
                 errs += validate(doc, addl, x, "%s.%s" % (where, k), strict)
-            elif strict and t == "object" and addl is None:
+            elif addl is False or (strict and t == "object" and addl is None):
                 errs.append("%s: undocumented property %r" % (where, k))
     if isinstance(v, list) and "items" in schema:
         for n, x in enumerate(v):

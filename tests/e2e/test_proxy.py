@@ -32,6 +32,10 @@ def psrv(session_dir, image_cache):
         "proxy_listen": "127.0.0.1:%d" % free_port(),
         "ssh_listen": "127.0.0.1:%d" % free_port(),
         "proxy_test_addr": "127.0.0.1",
+        # jobs without a network, so proxy_test_addr (the host's loopback,
+        # where the tests' upstreams listen) is where the proxy connects;
+        # test_proxy_net.py covers routing to a sandbox's own address
+        "network": "none",
         "proxy_connect_wait": "3",
         "proxy_idle_timeout": "5",
     })

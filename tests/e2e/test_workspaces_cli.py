@@ -48,6 +48,8 @@ def test_user_story(csrv, tmp_path):
 
     out = ok(csrv, "workspace", "list")
     assert "fork-1" in out and "golden" in out, out
+    # its sandbox outlived the run (issue 4): stop it to delete the workspace
+    ok(csrv, "stop", "fork-1")
     ok(csrv, "workspace", "delete", "fork-1")
     assert "fork-1" not in ok(csrv, "workspace", "list")
 

@@ -1,6 +1,7 @@
 """Other tenants: another user's API objects, and another sandbox's
 processes, IPC, shared memory, sockets and network; the host's services."""
 import random
+import re
 import socket
 import uuid
 
@@ -208,11 +209,28 @@ def test_magsd_port_unreachable_from_inside(sec_srv):
 
 
 def test_no_route_out_of_the_sandbox(sec_srv):
-    # Anchor: DESIGN.md §2 (egress only through a policy; no veth yet):
-    # the only interface is lo. Control: 127.0.0.1 inside is itself.
-    st, out, _, _ = sec_srv.run("cat /proc/net/route | wc -l; ls /sys/class/net")
+    # Anchor: DESIGN.md §2 (egress only through a policy): with
+    # "network": "none" the only interface is lo and there is no route.
+    st, out, _, _ = sec_srv.run("cat /proc/net/route | wc -l; ls /sys/class/net",
+                                network="none")
     lines = out.split()
     assert lines[0] == "1" and lines[1:] == ["lo"], out
+
+
+def test_gateway_is_not_the_host(sec_srv):
+    # Anchor: issue 5 ("a sandbox can never reach the host's own
+    # services"): by default a sandbox has eth0 and a default route via
+    # the host end of its link; magsd's port there (and on the host's
+    # address) is dropped by the firewall's input chain, not answered.
+    st, out, _, _ = sec_srv.run("ls /sys/class/net; ip route")
+    m = re.search(r"default via (\S+) dev eth0", out)
+    if not m:
+        pytest.skip("no sandbox network on this server: " + out)
+    targets = [m.group(1)] + ([_host_ipv4()] if _host_ipv4() else [])
+    script = "; ".join("%s conn_tcp %s %d" % (PROBE, t, sec_srv.port) for t in targets)
+    st, out, _, _ = sec_srv.run(script)
+    lines = [l for l in out.splitlines() if l.startswith("RESULT")]
+    assert len(lines) == len(targets) and all(" ERR " in l for l in lines), out
 
 
 # ---- other API objects of another user (workspaces, uploads, cron, tokens) --

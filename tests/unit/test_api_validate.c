@@ -219,6 +219,61 @@ static void environment_is_bounded(void **state)
 	free(body);
 }
 
+static void network_is_taken_and_checked(void **state)
+{
+	struct job_request jr;
+	struct mags_err err;
+
+	assert_int_equal(check("{\"script\": \"x\"}", &jr, &err), 0);
+	assert_null(jr.network);   /* the server's default: nat */
+	job_request_release(&jr);
+	assert_int_equal(check("{\"script\": \"x\", \"network\": \"none\"}", &jr, &err), 0);
+	assert_string_equal(jr.network, "none");
+	job_request_release(&jr);
+	assert_int_equal(check("{\"script\": \"x\", \"network\": \"nat\"}", &jr, &err), 0);
+	assert_string_equal(jr.network, "nat");
+	job_request_release(&jr);
+	assert_int_equal(check("{\"script\": \"x\", \"network\": null}", &jr, &err), 0);
+	assert_null(jr.network);
+	job_request_release(&jr);
+	assert_int_equal(check("{\"script\": \"x\", \"network\": {\"allow\": "
+			       "[\"198.51.100.0/25\", \"203.0.113.7\", \"0.0.0.0/0\"]}}", &jr, &err), 0);
+	assert_string_equal(jr.network, "allow:198.51.100.0/25,203.0.113.7/32,0.0.0.0/0");
+	job_request_release(&jr);
+
+	expect_400("{\"script\": \"x\", \"network\": \"host\"}", "'network'");
+	expect_400("{\"script\": \"x\", \"network\": 1}", "'network'");
+	expect_400("{\"script\": \"x\", \"network\": true}", "'network'");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": []}}", "network.allow");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": \"10.0.0.0/8\"}}",
+		   "network.allow");
+	expect_400("{\"script\": \"x\", \"network\": {\"deny\": [\"10.0.0.0/8\"]}}",
+		   "unknown key 'deny'");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"198.51.100.7/24\"]}}",
+		   "entry 0");  /* host bits set */
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"10.0.0.0/8\", "
+		   "\"example.com\"]}}", "entry 1");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"10.0.0.0/33\"]}}",
+		   "entry 0");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"2001:db8::/32\"]}}",
+		   "entry 0");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [7]}}", "entry 0");
+
+	/* at most 64 entries */
+	char *body = xmalloc(8192);
+	size_t o = (size_t)snprintf(body, 64, "{\"script\": \"x\", \"network\": {\"allow\": [");
+	for (int i = 0; i <= 64; i++)
+		o += (size_t)snprintf(body + o, 64, "%s\"10.0.%d.0/24\"", i ? ", " : "", i);
+	snprintf(body + o, 8, "]}}");
+	expect_400(body, "1 to 64");
+	body[o - 16] = '\0';   /* drop the 65th: "..., \"10.0.64.0/24\"" */
+	snprintf(body + o - 16, 8, "]}}");
+	assert_int_equal(check(body, &jr, &err), 0);
+	assert_int_equal(strlen(jr.network), 6 + 10 * 11 + 54 * 12 + 63);  /* + commas */
+	job_request_release(&jr);
+	free(body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +285,7 @@ int main(void)
 		cmocka_unit_test(workspace_fields_are_checked),
 		cmocka_unit_test(fields_are_type_and_range_checked),
 		cmocka_unit_test(environment_is_bounded),
+		cmocka_unit_test(network_is_taken_and_checked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

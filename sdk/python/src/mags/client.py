@@ -657,10 +657,17 @@ class Mags:
     def _find(self, name_or_id: str, live_only: bool) -> Optional[dict]:
         if name_or_id not in ("", ".", ".."):
             try:
-                return self.status(name_or_id)
+                job = self.status(name_or_id)
             except MagsError as e:
                 if e.status_code not in (400, 404):
                     raise
+            else:
+                # The server resolves names too, a live job first: a name
+                # that resolved to a finished job has no live one.
+                if (not live_only or job.get("request_id") == name_or_id
+                        or job.get("status") in LIVE_STATUSES):
+                    return job
+                return None
         fallback = None
         for job in self._iter_jobs():
             if name_or_id not in (job.get("name"), job.get("workspace_id")):

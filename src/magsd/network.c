@@ -1,0 +1,166 @@
+/*
+ * network.c - net-setup at start and the pool of /30 links (see
+ * network.h).
+ *
+ * net-setup runs in a child (mags-runtime execs nft), before the loop
+ * exists: it takes ~20 ms, and deciding before the first request means no
+ * job ever starts under a setting that changes a moment later. Its stderr
+ * comes back through a pipe so the warning magsd logs names the real cause
+ * (nft missing, no nf_tables in the kernel, ...).
+ */
+#include "magsd/network.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/netcfg.h"
+#include "common/util.h"
+#include "common/banned.h"
+
+extern char **environ;
+
+int network_setup(const char *runtime, struct mags_err *err)
+{
+	char msg[512];
+	size_t len = 0;
+	int pfd[2], wstatus = 0, devnull;
+	int64_t deadline = time_mono_ms() + NETWORK_SETUP_TIMEOUT_MS;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return err_sys(err, errno, "pipe");
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pfd[0]);
+		close(pfd[1]);
+		if (devnull >= 0)
+			close(devnull);
+		return err_sys(err, e, "fork");
+	}
+	if (pid == 0) {
+		char *argv[] = { (char *)runtime, (char *)"net-setup", NULL };
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+		}
+		dup2(pfd[1], STDERR_FILENO);
+		execve(runtime, argv, environ);
+		dprintf(STDERR_FILENO, "cannot run '%s': %s", runtime, strerror(errno));
+		_exit(127);
+	}
+	close(pfd[1]);
+	if (devnull >= 0)
+		close(devnull);
+
+	/* Read its message until EOF (it exited) or the deadline. */
+	for (;;) {
+		int64_t left = deadline - time_mono_ms();
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		char buf[256];
+		ssize_t n;
+
+		if (left <= 0)
+			break;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = read(pfd[0], buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (len < sizeof(msg) - 1) {
+			size_t k = (size_t)n < sizeof(msg) - 1 - len ? (size_t)n : sizeof(msg) - 1 - len;
+			memcpy(msg + len, buf, k);
+			len += k;
+		}
+	}
+	close(pfd[0]);
+	msg[len] = '\0';
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		msg[--len] = '\0';
+	for (size_t i = 0; i < len; i++)
+		if (msg[i] == '\n')
+			msg[i] = ' ';
+
+	if (waitpid(pid, &wstatus, WNOHANG) == 0) {
+		/* still there at the deadline, or it closed stderr early */
+		while (time_mono_ms() < deadline && waitpid(pid, &wstatus, WNOHANG) == 0)
+			usleep(10000);
+		if (waitpid(pid, &wstatus, WNOHANG) == 0) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
+				;
+			return err_set(err, MAGS_E_INTERNAL, ETIMEDOUT,
+				       "'%s net-setup' took longer than %d s", runtime,
+				       NETWORK_SETUP_TIMEOUT_MS / 1000);
+		}
+	}
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		return 0;
+	if (WIFSIGNALED(wstatus))
+		return err_set(err, MAGS_E_INTERNAL, EIO, "'%s net-setup' killed by signal %d%s%s",
+			       runtime, WTERMSIG(wstatus), len ? ": " : "", msg);
+	return err_set(err, MAGS_E_INTERNAL, EIO, "'%s net-setup' failed (exit %d)%s%s",
+		       runtime, WEXITSTATUS(wstatus), len ? ": " : "", msg);
+}
+
+void network_links_init(struct network_links *nl)
+{
+	uint32_t r;
+
+	memset(nl, 0, sizeof(*nl));
+	random_bytes(&r, sizeof(r));
+	nl->next = NETWORK_LINK_FIRST + r % (NETWORK_LINK_END - NETWORK_LINK_FIRST);
+}
+
+int network_link_take(struct network_links *nl)
+{
+	const uint32_t n = NETWORK_LINK_END - NETWORK_LINK_FIRST;
+
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = NETWORK_LINK_FIRST + (nl->next - NETWORK_LINK_FIRST + k) % n;
+		char name[IF_NAMESIZE];
+
+		if (nl->used[i])
+			continue;
+		/* another daemon's sandbox, or one a killed runtime left for
+		 * the kernel to clean up */
+		snprintf(name, sizeof(name), NETCFG_IFNAME_PREFIX "%u", i);
+		if (if_nametoindex(name))
+			continue;
+		nl->used[i] = 1;
+		/* round robin: a just-freed link (its veth may still be going
+		 * away) is the last to be used again */
+		nl->next = i + 1 < NETWORK_LINK_END ? i + 1 : NETWORK_LINK_FIRST;
+		return (int)i;
+	}
+	return -EAGAIN;
+}
+
+void network_link_release(struct network_links *nl, int index)
+{
+	if (index >= (int)NETWORK_LINK_FIRST && index < (int)NETWORK_LINK_END)
+		nl->used[index] = 0;
+}
+
+void network_link_subnet(int index, char *buf, size_t n)
+{
+	struct netcfg_link link;
+	char a[16];
+
+	netcfg_link_at((uint32_t)index, &link);
+	snprintf(buf, n, "%s/%d", netcfg_format_ipv4(link.subnet, a), NETCFG_LINK_PREFIX);
+}

@@ -1,0 +1,52 @@
+/*
+ * network.h - magsd's side of the sandbox network (issue 5; the runtime
+ * builds the links, see docs/ARCHITECTURE.md "Sandbox network"): the
+ * host's firewall set up once at start, and the pool of /30 links handed
+ * to sandboxes with --net-addr.
+ *
+ * magsd allocates the links itself instead of letting the runtime derive
+ * them from the uid base: every magsd on a host uses the same uid-base
+ * slots, so two daemons (several test sessions, a staging daemon beside
+ * production) would both give their first sandbox mg1. A link whose host
+ * end (mg<i>) already exists on the host is skipped, and the search starts
+ * at a random link, so daemons that start together do not race for the
+ * same one.
+ */
+#ifndef MAGS_MAGSD_NETWORK_H
+#define MAGS_MAGSD_NETWORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* Links magsd hands out: [FIRST, END). Links from END up are left to
+ * whatever drives mags-runtime directly (tests/e2e/test_network.py uses
+ * 9000 and up). */
+#define NETWORK_LINK_FIRST 1u
+#define NETWORK_LINK_END 8192u
+#define NETWORK_SETUP_TIMEOUT_MS 10000
+
+/* Run `runtime net-setup` (nftables table inet mags, ip_forward) and wait
+ * for it, at most NETWORK_SETUP_TIMEOUT_MS. Runs before the loop starts.
+ * 0, or negative errno with err saying why (the tool's own message when
+ * it printed one). */
+int network_setup(const char *runtime, struct mags_err *err);
+
+struct network_links {
+	unsigned char used[NETWORK_LINK_END];
+	uint32_t next;        /* where the next search starts */
+};
+
+/* Start the search at a random link. */
+void network_links_init(struct network_links *nl);
+
+/* A free link: not held by one of our sandboxes and without an interface
+ * mg<i> on the host. Its index, or -EAGAIN when every link is taken. */
+int network_link_take(struct network_links *nl);
+void network_link_release(struct network_links *nl, int index);
+
+/* "--net-addr" value of link index: "10.200.A.B/30" (buf >= 20 bytes). */
+void network_link_subnet(int index, char *buf, size_t n);
+
+#endif
