@@ -425,6 +425,8 @@ static int resize_child(void *arg, struct mags_err *err)
 		 * (containers, VMs like these) do not grant even to root:
 		 * fall back to the offline path below. */
 	}
+	char loopdev[64] = "";
+	(void)mount_source(mnt, loopdev, sizeof(loopdev));
 	for (int i = 0; i < 50 && is_mountpoint(mnt); i++) {
 		if (umount2(mnt, 0) == 0)
 			break;
@@ -435,6 +437,23 @@ static int resize_child(void *arg, struct mags_err *err)
 	if (is_mountpoint(mnt))
 		return err_set(err, MAGS_E_CONFLICT, EBUSY,
 			       "workspace disk is busy; try the resize again");
+	/* Our mount is gone, but the filesystem lives on while any other mount
+	 * namespace still holds it (a sandbox being torn down): its loop device
+	 * (autoclear) detaches only then. Resizing the image before that would
+	 * work on a live filesystem. */
+	if (loopdev[0]) {
+		_cleanup_free_ char *bf = xasprintf("/sys/block/%s/loop/backing_file",
+						    loopdev + 5);
+		int i;
+		for (i = 0; i < 100 && access(bf, F_OK) == 0; i++)
+			usleep(50 * 1000);
+		if (access(bf, F_OK) == 0) {
+			struct mags_err e2;
+			(void)disk_ready(a, 0, &fresh, &e2);
+			return err_set(err, MAGS_E_CONFLICT, EBUSY,
+				       "workspace disk is still in use; try the resize again");
+		}
+	}
 	char *const fsck[] = { (char *)tool("e2fsck", t1, sizeof(t1)), "-f", "-y", img, NULL };
 	struct mags_err ignored;
 	(void)task_exec(fsck, &ignored);  /* exit 1 = "fixed something": fine */
