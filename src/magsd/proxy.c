@@ -411,6 +411,20 @@ static void up_connect(struct pconn *c)
 	unsigned salen;
 	int fd;
 
+	if (!c->route.target[0]) {
+		/* being woken (lifecycle.c): its new sandbox's address, once it has one */
+		struct proxy *px = c->px;
+		char ip[64];
+		if (px->hooks.addr && px->hooks.addr(c->route.job_id, ip, sizeof(ip), px->hooks.arg) == 0)
+			snprintf(c->route.target, sizeof(c->route.target),
+				 strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, c->route.port);
+		if (!c->route.target[0]) {
+			c->us = U_WAIT;
+			c->retry_at = time_mono_ms() + RETRY_MS;
+			due_at(px, c->retry_at);
+			return;
+		}
+	}
 	if (proxy_target_parse(c->route.target, &sa, &salen) < 0) {
 		reply(c, 502, "The sandbox address is not usable.");
 		return;
@@ -475,7 +489,9 @@ static void route(struct pconn *c, const char *host, size_t hl)
 		reply(c, 502, "The sandbox behind this address is not running.");
 		return;
 	}
-	if (!c->route.target[0]) {
+	/* a sleeping sandbox has no address until it is woken (up_connect
+	 * asks again) */
+	if (!c->route.target[0] && c->route.state != PROXY_JOB_SLEEPING) {
 		reply(c, 502, "The sandbox has no network.");
 		return;
 	}

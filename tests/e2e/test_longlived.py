@@ -356,3 +356,38 @@ def test_always_on_sandbox_that_vanished_is_started_again(rs):
                       10), exec_(rs, jid, "cat /root/ups").json
     st = status(rs, other)
     assert st["status"] == "error" and "lost" in st["error_message"], st
+
+
+def test_a_proxied_request_wakes_a_sleeping_sandbox(session_dir, image_cache):
+    from conftest import free_port
+    import http.client
+    s = make_server(session_dir, image_cache, "llproxy", conf={
+        "idle_timeout": IDLE, "proxy_listen": "127.0.0.1:%d" % free_port(),
+        "ssh_listen": "off", "proxy_connect_wait": "10"})
+    try:
+        port = int(s.conf["proxy_listen"].rsplit(":", 1)[1])
+        server = ("mkdir -p /www && echo hello-$(cat /root/n 2>/dev/null || echo 0) > "
+                  "/www/index.html && exec httpd -f -p 8080 -h /www")
+        jid = s.submit(server, name="site", workspace_id="site", persistent=True,
+                       no_sync=True, startup_command="echo 1 > /root/n; " + server)
+        wait_status(s, jid, ("running",))
+        r = s.api("POST", "/mags-jobs/%s/access" % jid, {"port": 8080})
+        assert r.status == 200, r
+        host = r.json["url"].split("//", 1)[1].rstrip("/")
+
+        def get():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("GET", "/", headers={"Host": host})
+            resp = c.getresponse()
+            out = resp.status, resp.read()
+            c.close()
+            return out
+
+        first = get()
+        assert first == (200, b"hello-0\n"), first
+        wait_status(s, jid, ("sleeping",), timeout=IDLE + 10)
+        # the next visitor wakes it: startup_command runs, the page loads
+        assert get() == (200, b"hello-1\n")
+        assert status(s, jid)["status"] == "running"
+    finally:
+        s.stop()
