@@ -515,8 +515,20 @@ int lifecycle_output_live(struct server *srv, const char *job_id)
 		if (!strcmp(r->id, job_id))
 			return 1;
 
-	if (!supervisor_is_live(srv->sv, job_id))
-		return j && (j->waking || j->restart);
+	if (!supervisor_is_live(srv->sv, job_id)) {
+		if (j && (j->waking || j->restart))
+			return 1;
+		/* accepted, its sandbox not spawned yet (a workspace being
+		 * prepared, a base materialised): the output is still to come */
+		struct job job;
+		int accepted = 0;
+		memset(&job, 0, sizeof(job));
+		if (store_job_get(srv->store, job_id, NULL, &job) == 0) {
+			accepted = !strcmp(job.status, "accepted");
+			job_release(&job);
+		}
+		return accepted;
+	}
 	if (!j)
 		return 1;             /* not persistent, or not started yet */
 	return j->script_running || j->waking;

@@ -184,12 +184,22 @@ bad:
 
 void net_detach(struct net_link *n)
 {
+	net_detach_ex(n, 1);
+}
+
+void net_detach_ex(struct net_link *n, int delete_link)
+{
 	if (n->has_policy) {
 		/* Failing leaves a rule keyed by a dead ifindex: harmless. */
 		netfw_job_del(n->ifindex, NULL);
 		n->has_policy = 0;
 	}
-	if (n->ifindex > 0 && n->rtnl >= 0)
+	/* Deleting a veth is synchronous in the kernel (~20-40 ms of RCU
+	 * grace periods). Once the sandbox's network namespace has no process
+	 * left, the kernel removes the pair by itself in the background, so
+	 * teardown skips it: the link is not reused before then (magsd hands
+	 * out links round robin and skips existing ones). */
+	if (delete_link && n->ifindex > 0 && n->rtnl >= 0)
 		netlink_link_del(n->rtnl, n->ifindex);
 	n->ifindex = 0;
 	if (n->rtnl >= 0)

@@ -47,6 +47,9 @@ int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
  * once, rather than when the kernel gets round to the dead namespace).
  * Safe to call on a zeroed or partly made n. */
 void net_detach(struct net_link *n);
+/* delete_link 0: leave the veth to the kernel's namespace cleanup (the
+ * sandbox has exited, so its network namespace is going away). */
+void net_detach_ex(struct net_link *n, int delete_link);
 
 /* A memfd (O_CLOEXEC, at offset 0) holding the sandbox's /etc/resolv.conf:
  * the host's upstream nameservers. -errno on failure. */

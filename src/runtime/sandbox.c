@@ -312,7 +312,7 @@ static void kill_and_reap(struct supervisor *s)
 static void teardown(struct supervisor *s)
 {
 	kill_and_reap(s);
-	net_detach(&s->net);
+	net_detach_ex(&s->net, !s->reaped);
 	if (s->have_cg) {
 		/* The numbers live in the directories: read them first. */
 		cgroup_usage(&s->cg, &s->cpu_us, &s->mem_peak);

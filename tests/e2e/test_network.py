@@ -381,7 +381,8 @@ def test_nat_sandbox_has_an_address_a_default_route_and_resolv_conf(world, rootf
         assert "inet %s/30" % sb.host_end in link, link
         assert "inet6" not in link, link
     assert sb.lines[-1] == "stopped", sb.lines
-    assert sb.ifname not in host_ends()
+    # the kernel removes the veth with the namespace, in the background
+    assert wait_until(lambda: sb.ifname not in host_ends(), 10), host_ends()
 
 
 def test_nat_reaches_the_outside_and_is_seen_as_the_host(world, rootfs, tmp_path):
@@ -494,7 +495,7 @@ def test_a_taken_link_is_refused_and_left_alone(world, rootfs, tmp_path):
         # The first one still has its network.
         code, out = a.exec("nc -w 3 %s %d </dev/null" % (WEB, world["port"]))
         assert out.startswith("hello"), out
-    assert a.ifname not in host_ends()
+    assert wait_until(lambda: a.ifname not in host_ends(), 10), host_ends()
 
 
 def test_concurrent_sandboxes_get_their_own_links(world, rootfs, tmp_path):
@@ -535,7 +536,7 @@ def test_two_hundred_runs_leave_nothing_behind(world, rootfs, tmp_path):
             flags += ["--net-allow", "198.51.100.0/25"]
         lines, out = run(rootfs, tmp_path, "true", *flags, index=INDEX0 + 100 + i % 7)
         assert lines[-1] == "exit 0", (i, lines, out)
-    assert not [n for n in host_ends() if int(n[2:]) >= INDEX0], host_ends()
+    assert wait_until(lambda: not [n for n in host_ends() if int(n[2:]) >= INDEX0], 10), host_ends()
     assert allow_chains() == chains_before
     assert jobs_elements() == elements_before
     # Nothing left in the guard either: no packet tried to leave the machine.
