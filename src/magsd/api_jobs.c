@@ -18,6 +18,7 @@
 #include "magsd/lifecycle.h"
 #include "magsd/log.h"
 #include "magsd/logs.h"
+#include "magsd/proxy.h"
 #include "magsd/serve.h"
 #include "magsd/store.h"
 #include "magsd/supervisor.h"
@@ -200,13 +201,31 @@ static int own_job(struct http_req *req, struct job *job)
 	return api_jobs_own(req, job);
 }
 
+/* "url": the job's newest public URL, once /access made one (the
+ * dashboard links it). */
+static void add_public_url(struct http_req *req, json_t *o, const char *job_id)
+{
+	struct server *srv = req->srv;
+	char sub[STORE_SUB_MAX + 1], url[512];
+	int port;
+
+	if (!srv->proxy || store_access_url_latest_port(srv->store, job_id, &port) < 0 ||
+	    store_access_url_get(srv->store, job_id, port, sub) < 0)
+		return;
+	proxy_url(srv->proxy, sub, url, sizeof(url));
+	json_object_set_new(o, "url", json_string(url));
+}
+
 void api_jobs_get(struct http_req *req)
 {
 	struct job job;
+	json_t *o;
 
 	if (own_job(req, &job) < 0)
 		return;
-	http_reply_json(req, 200, job_to_json(&job, 0));
+	o = job_to_json(&job, 0);
+	add_public_url(req, o, job.id);
+	http_reply_json(req, 200, o);
 	job_release(&job);
 }
 

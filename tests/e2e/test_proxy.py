@@ -266,7 +266,11 @@ def test_access_url_shape_and_stability(psrv, job, upstream):
     sub = host_of(a["url"]).split(".")[0]
     assert len(sub) == 24 and all(ch in "0123456789abcdef" for ch in sub)
     assert access(psrv, job, upstream)["url"] == a["url"]       # same port, same URL
-    assert access(psrv, job, upstream + 1)["url"] != a["url"]   # another port, another
+    b = access(psrv, job, upstream + 1)
+    assert b["url"] != a["url"]                                  # another port, another
+    # the job object carries its newest URL (the dashboard links it)
+    for path in ("/mags-jobs/%s", "/mags-jobs/%s/status"):
+        assert psrv.api("GET", path % job).json["url"] == b["url"]
 
 
 def test_access_needs_own_live_job(psrv, job):
