@@ -580,16 +580,31 @@ class Mags {
   }
 
   /**
-   * Resize a workspace's disk: stop its job if one runs, wait 1 s, then
-   * new(workspace, {persistent: true, diskGb}). options: timeout, pollInterval (ms).
+   * Resize a workspace's disk and resolve to a sandbox running on it: stop
+   * the workspace's live job if any (and wait 1 s), POST
+   * /mags-workspaces/{ws}/resize {disk_gb}, then new(workspace, {diskGb})
+   * (synced or local-disk only as the stopped job was; synced when none
+   * ran). A server without that endpoint, or a workspace it does not know
+   * yet (404/405), gets the original SDKs' way: new(workspace, {persistent:
+   * true, diskGb}). options: timeout, pollInterval (ms).
    */
   async resize(workspace, diskGb, options = {}) {
     const existing = await this.findJob(workspace);
+    let persistent = true;
     if (existing && LIVE_STATUSES.includes(existing.status)) {
+      persistent = Boolean(existing.persistent) && !existing.no_sync;
       await this._request('POST', `/mags-jobs/${seg(existing.request_id)}/stop`);
       await sleep(1000);
     }
-    return this.new(workspace, { persistent: true, diskGb, timeout: options.timeout, pollInterval: options.pollInterval });
+    try {
+      await this._request('POST', `/mags-workspaces/${seg(workspace)}/resize`, {
+        body: { disk_gb: Number(diskGb) }, timeout: Math.max(this.timeout, 300000),
+      });
+    } catch (e) {
+      if (!(e instanceof MagsError) || (e.statusCode !== 404 && e.statusCode !== 405)) throw e;
+      persistent = true;
+    }
+    return this.new(workspace, { persistent, diskGb, timeout: options.timeout, pollInterval: options.pollInterval });
   }
 
   /** The job (GET /mags-jobs/{id}/status). */

@@ -13,10 +13,11 @@ import re
 import shutil
 import subprocess
 import textwrap
+import time
 
 import pytest
 
-from conftest import ROOT, clean_env, need
+from conftest import ROOT, clean_env, free_port, make_server, need
 
 SDK = ROOT / "sdk" / "node"
 TESTS = SDK / "test"
@@ -74,13 +75,26 @@ def test_esm_entry(node):
     node_test(node, [TESTS / "esm.test.mjs"])
 
 
-def test_against_the_real_server(node, srv):
+@pytest.fixture(scope="module")
+def nsrv(session_dir, image_cache):
+    """A server of its own with the HTTP proxy and the SSH gateway on free
+    ports, for sandboxes, URLs and SSH access."""
+    pport = free_port()
+    s = make_server(session_dir, image_cache, "sdk-node-ws", conf={
+        "proxy_listen": "127.0.0.1:%d" % pport, "ssh_listen": "127.0.0.1:%d" % free_port()})
+    s.proxy_port = pport
+    yield s
+    s.stop()
+
+
+def test_against_the_real_server(node, nsrv):
     counts = node_test(node, [TESTS / "server.test.js"], env={
-        "MAGS_E2E_URL": srv.url,
-        "MAGS_E2E_TOKEN": srv.tokens["alice"],
-        "MAGS_E2E_TOKEN_BOB": srv.tokens["bob"],
+        "MAGS_E2E_URL": nsrv.url,
+        "MAGS_E2E_TOKEN": nsrv.tokens["alice"],
+        "MAGS_E2E_TOKEN_BOB": nsrv.tokens["bob"],
+        "MAGS_E2E_PROXY_PORT": str(nsrv.proxy_port),
     })
-    assert counts["pass"] >= 20
+    assert counts["pass"] >= 27
 
 
 @pytest.fixture
@@ -157,6 +171,97 @@ def test_doc_example_stream(node, srv, as_original):
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "stdout: one\nstderr: two\nexit 5\n"
+
+
+def test_doc_example_ssh_access(node, nsrv, as_original):
+    """The §5 SSH example: a persistent job on workspace 'dev', then
+    enableAccess(job.requestId, 22) and the ssh line from sshHost/sshPort."""
+    import socket
+    ws = "dev-%d" % os.getpid()
+    r = run_script(node, nsrv, as_original, "ssh.js", """
+        const Mags = require('@magpiecloud/mags');
+        const mags = new Mags({ apiToken: process.env.MAGS_API_TOKEN });
+        (async () => {
+          const job = await mags.run('sleep 3600', { workspaceId: '%s', persistent: true });
+          let st = await mags.status(job.requestId);
+          while (st.status !== 'running') { await new Promise(r => setTimeout(r, 100)); st = await mags.status(job.requestId); }
+          const ssh = await mags.enableAccess(job.requestId, 22);
+          console.log(`ssh root@${ssh.sshHost} -p ${ssh.sshPort}`);
+          console.log(job.requestId);
+        })();
+    """ % ws)
+    assert r.returncode == 0, r.stderr
+    line, rid = r.stdout.splitlines()
+    m = re.fullmatch(r"ssh root@(\S+) -p (\d+)", line)
+    assert m, r.stdout
+    try:
+        with socket.create_connection((m.group(1), int(m.group(2))), 5) as c:
+            c.settimeout(5)
+            assert c.recv(64).startswith(b"SSH-2.0-")
+    finally:
+        assert nsrv.api("POST", "/mags-jobs/%s/stop" % rid, timeout=120).status == 200
+    assert nsrv.api("DELETE", "/mags-workspaces/" + ws, timeout=120).status == 200
+
+
+def test_doc_example_live_url(node, nsrv, as_original):
+    """The §5.3 url example: `const { url } = await mags.url('webapp', 8080)`
+    on a sandbox serving files with busybox httpd; the URL answers."""
+    import http.client
+    from urllib.parse import urlsplit
+    name = "webapp-%d" % os.getpid()
+    r = run_script(node, nsrv, as_original, "url.js", """
+        const Mags = require('@magpiecloud/mags');
+        const mags = new Mags();
+        (async () => {
+          await mags.new('%s');
+          await mags.exec('%s', 'mkdir -p /www && echo live > /www/index.html && (httpd -f -p 8080 -h /www >/dev/null 2>&1 &)');
+          const { url } = await mags.url('%s', 8080);
+          console.log(url);
+        })();
+    """ % (name, name, name))
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.strip()
+    u = urlsplit(url)
+    assert u.hostname.endswith(".localhost") and u.port == nsrv.proxy_port, url
+    try:
+        deadline = time.time() + 10
+        got = None
+        while time.time() < deadline:
+            c = http.client.HTTPConnection("127.0.0.1", u.port, timeout=5)
+            try:
+                c.request("GET", "/", headers={"Host": u.netloc})
+                resp = c.getresponse()
+                got = (resp.status, resp.read())
+            except OSError as e:
+                got = e
+            finally:
+                c.close()
+            if got == (200, b"live\n"):
+                break
+            time.sleep(0.1)
+        assert got == (200, b"live\n"), got
+    finally:
+        nsrv.api("POST", "/mags-jobs/%s/stop" % name, timeout=120)
+
+
+def test_doc_example_cron(node, nsrv, as_original):
+    """cronCreate / cronList ({ cron_jobs }) / cronUpdate / cronDelete as the
+    docs show them."""
+    r = run_script(node, nsrv, as_original, "cron.js", """
+        const Mags = require('@magpiecloud/mags');
+        const mags = new Mags({ apiToken: process.env.MAGS_API_TOKEN });
+        (async () => {
+          const cron = await mags.cronCreate({ name: 'nightly', cronExpression: '0 2 * * *', script: 'echo backup', workspaceId: 'backups' });
+          const { cron_jobs } = await mags.cronList();
+          for (const j of cron_jobs) if (j.id === cron.id) console.log(`${j.name}: ${j.cron_expression} ${j.workspace_id} ${j.enabled}`);
+          await mags.cronUpdate(cron.id, { enabled: false });
+          console.log((await mags.cronGet(cron.id)).enabled);
+          await mags.cronDelete(cron.id);
+          console.log((await mags.cronList()).cron_jobs.some(j => j.id === cron.id));
+        })();
+    """)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "nightly: 0 2 * * * backups true\nfalse\nfalse\n"
 
 
 def test_typescript_declarations_cover_every_method():

@@ -5,9 +5,15 @@ logs, streaming, list_jobs, find_job, stop, errors and credential lookup,
 plus the integration patterns of the original INTEGRATION.md that need only
 what the server serves today.
 
-Methods whose endpoint the server does not have yet are checked for the
-request they send (method, path, query, JSON or multipart body) against a
-small stdlib HTTP server on loopback (``fake``).
+Sandboxes and the rest (new, exec, exec_stream, url, enable_access,
+update_job, sync, resize, upload_file(s), workspaces, URL aliases, cron,
+usage) run against a second real server with its HTTP proxy and SSH
+gateway on free ports (``wsrv``), with the INTEGRATION.md patterns that
+need them (dev environments, live preview, scheduled tasks).
+
+Every method is also checked for the request it sends (method, path,
+query, JSON or multipart body) against a small stdlib HTTP server on
+loopback (``fake``).
 """
 import email
 import json
@@ -24,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, make_server
 
 SDK_SRC = ROOT / "sdk" / "python" / "src"
 sys.path.insert(0, str(SDK_SRC))
@@ -299,20 +305,6 @@ def test_find_job_unknown_is_none_and_stop_unknown_is_404(m):
     assert ei.value.status_code == 404
 
 
-def test_new_against_this_server_reports_the_api_error(m):
-    """Sandboxes (persistent jobs) are not served yet: new() raises the
-    server's 400, as a MagsError."""
-    r = None
-    try:
-        r = m.new(uniq("sdk-new"), timeout=10)
-    except MagsError as e:
-        assert e.status_code == 400, e
-        assert "workspace" in str(e)
-    else:  # the server gained sandboxes: then new() must give a running one
-        assert r["status"] == "running"
-        m.stop(r["request_id"])
-
-
 def test_errors_401(srv, env):
     bad = Mags(api_token="not-a-token", api_url=srv.url)
     with pytest.raises(MagsError) as ei:
@@ -532,6 +524,485 @@ def test_pattern_ci_step_shape(srv, env, monkeypatch):
     assert isinstance(out["duration_ms"], int)
 
 
+# ---- sandboxes, files, workspaces, aliases, cron, usage: a real server ------
+
+@pytest.fixture(scope="module")
+def wsrv(session_dir, image_cache):
+    """A server of its own with the HTTP proxy and the SSH gateway on free
+    ports (sandboxes here outlive their script; the shared one is kept
+    free of them)."""
+    pport = free_port()
+    s = make_server(session_dir, image_cache, "sdk-py-ws", conf={
+        "proxy_listen": "127.0.0.1:%d" % pport, "ssh_listen": "127.0.0.1:%d" % free_port()})
+    s.proxy_port = pport
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def wm(wsrv, env):
+    return Mags(api_token=wsrv.tokens["alice"], api_url=wsrv.url)
+
+
+def proxy_get(srv, url, timeout=5):
+    """GET a http://<sub>.localhost:<port>/ URL through the proxy on
+    127.0.0.1 (the resolver here does not know *.localhost)."""
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    assert u.hostname.endswith(".localhost") and u.port == srv.proxy_port, url
+    c = http.client.HTTPConnection("127.0.0.1", u.port, timeout=timeout)
+    try:
+        c.request("GET", u.path or "/", headers={"Host": u.netloc})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def proxy_wait(srv, url, want, timeout=10):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = proxy_get(srv, url)
+            if last[0] == 200 and want in last[1]:
+                return last
+        except OSError as e:
+            last = e
+        time.sleep(0.1)
+    raise AssertionError("%s: %r" % (url, last))
+
+
+def test_new_exec_and_stop(wm, wsrv):
+    name = uniq("sdk-new")
+    vm = wm.new(name, poll_interval=0.1)
+    try:
+        assert vm["status"] == "running"
+        assert vm["name"] == name and vm["workspace_id"] == name
+        assert vm["persistent"] is True and vm["no_sync"] is True
+        assert wsrv.status(name)["request_id"] == vm["request_id"]
+        r = wm.exec(name, "echo hi; echo err >&2; exit 3")
+        assert r["exit_code"] == 3
+        assert (r["stdout"], r["stderr"]) == ("hi\n", "err\n")
+        assert r["output"] == "hi\nerr\n"
+        assert isinstance(r["duration_ms"], int)
+        # State persists between execs; env and timeout reach the server.
+        assert wm.exec(vm["request_id"], "echo kept > /root/f")["exit_code"] == 0
+        r = wm.exec(name, 'cat /root/f; echo "$X"', env={"X": "from-env"}, timeout=5)
+        assert (r["exit_code"], r["stdout"]) == (0, "kept\nfrom-env\n")
+        t0 = time.monotonic()
+        r = wm.exec(name, "sleep 20", timeout=1)
+        assert time.monotonic() - t0 < 10
+        assert (r["exit_code"], r.get("timed_out")) == (124, True), r
+        # The streaming form: chunks as they come, then the exit code.
+        seen = []
+        with wm.exec_stream(name, "echo a; sleep 0.5; echo b >&2; exit 2", env={"Z": "1"}) as s:
+            for chunk in s:
+                seen.append((time.monotonic(), chunk))
+        assert [c for _, c in seen] == [{"stream": "stdout", "data": "a\n"},
+                                        {"stream": "stderr", "data": "b\n"}]
+        assert seen[1][0] - seen[0][0] > 0.3
+        assert s.exit_code == 2 and isinstance(s.result["duration_ms"], int)
+        # find_job sees the sandbox by name.
+        assert wm.find_job(name)["request_id"] == vm["request_id"]
+    finally:
+        stopped = wm.stop(name)
+    assert stopped["status"] == "stopped"
+    with pytest.raises(MagsError) as ei:   # no sandbox any more
+        wm.exec(vm["request_id"], "true")
+    assert ei.value.status_code == 409, ei.value
+    with pytest.raises(MagsError) as ei:
+        wm.exec(uniq("no-such-box"), "true")
+    assert ei.value.status_code == 404
+
+
+def test_new_of_another_users_name_is_theirs_alone(wm, wsrv):
+    name = uniq("sdk-mine")
+    vm = wm.new(name, poll_interval=0.1)
+    try:
+        bob = Mags(api_token=wsrv.tokens["bob"], api_url=wsrv.url)
+        assert bob.find_job(name) is None
+        with pytest.raises(MagsError) as ei:
+            bob.exec(vm["request_id"], "true")
+        assert ei.value.status_code == 404
+    finally:
+        wm.stop(vm["request_id"])
+
+
+def test_update_job_url_and_ssh_access(wm, wsrv):
+    import socket
+    name = uniq("sdk-web")
+    vm = wm.new(name, poll_interval=0.1)
+    rid = vm["request_id"]
+    try:
+        job = wm.update_job(rid, no_sleep=True, startup_command="httpd -f -p 8080 -h /www")
+        assert job["request_id"] == rid
+        st = wm.status(rid)
+        assert st.get("no_sleep") is True, st
+        assert st.get("startup_command") == "httpd -f -p 8080 -h /www", st
+        r = wm.exec(name, "mkdir -p /www && echo sdk-page > /www/index.html && "
+                          "(httpd -f -p 8080 -h /www >/dev/null 2>&1 &) ; echo started")
+        assert r["exit_code"] == 0, r
+        access = wm.url(name, port=8080)
+        assert access["port"] == 8080 and access["url"].startswith("http://")
+        assert proxy_wait(wsrv, access["url"], b"sdk-page")[1] == b"sdk-page\n"
+        same = wm.enable_access(rid, port=8080)
+        assert same["url"] == access["url"]
+        ssh = wm.enable_access(rid, port=22)
+        assert ssh["ssh_host"] and isinstance(ssh["ssh_port"], int)
+        assert "PRIVATE KEY" in ssh["ssh_private_key"]
+        with socket.create_connection((ssh["ssh_host"], ssh["ssh_port"]), 5) as c:
+            c.settimeout(5)
+            assert c.recv(64).startswith(b"SSH-2.0-")
+    finally:
+        wm.stop(rid)
+    with pytest.raises(MagsError) as ei:
+        wm.update_job(NO_JOB, no_sleep=True)
+    assert ei.value.status_code == 404
+
+
+def test_persistent_sync_resize_and_workspaces(wm, wsrv):
+    name = uniq("sdk-ws")
+    vm = wm.new(name, persistent=True, poll_interval=0.1)
+    assert vm["no_sync"] is False
+    assert wm.exec(name, "echo keep-me > /root/keep.txt")["exit_code"] == 0
+    synced = wm.sync(vm["request_id"])
+    assert synced["status"] == "synced" and synced["request_id"] == vm["request_id"]
+    assert synced["snapshot"] and synced["synced_at"]
+    ws = {w["workspace_id"]: w for w in wm.list_workspaces()["workspaces"]}
+    assert ws[name]["persistent"] is True and ws[name]["job_count"] >= 1
+    assert ws[name]["last_synced_at"]
+    # resize: stops the sandbox, starts a new one on the same workspace.
+    big = wm.resize(name, 3, poll_interval=0.1)
+    assert big["status"] == "running" and big["request_id"] != vm["request_id"]
+    assert wm.status(vm["request_id"])["status"] == "stopped"
+    assert wm.exec(name, "cat /root/keep.txt")["stdout"] == "keep-me\n"
+    ws = {w["workspace_id"]: w for w in wm.list_workspaces()["workspaces"]}
+    assert ws[name]["disk_gb"] == 3, ws[name]
+    size = wm.exec(name, "df -k /root | tail -1")["stdout"].split()[1]
+    assert int(size) > 2.5 * 1024 * 1024, size
+    with pytest.raises(MagsError) as ei:   # in use
+        wm.delete_workspace(name)
+    assert ei.value.status_code == 409
+    wm.stop(name)
+    assert wm.delete_workspace(name) == {"workspace_id": name, "deleted": True}
+    assert name not in [w["workspace_id"] for w in wm.list_workspaces()["workspaces"]]
+    with pytest.raises(MagsError) as ei:
+        wm.delete_workspace(name)
+    assert ei.value.status_code == 404
+
+
+def test_upload_files_reach_the_job(wm, tmp_path):
+    a = tmp_path / "data.csv"
+    a.write_text("a,b\n1,2\n")
+    b = tmp_path / "blob.bin"
+    b.write_bytes(bytes(range(256)) * 4096)
+    fid = wm.upload_file(str(a))
+    assert isinstance(fid, str) and fid
+    ids = wm.upload_files([str(a), str(b)])
+    assert len(ids) == 2 and all(isinstance(i, str) for i in ids) and len(set(ids + [fid])) == 3
+    r = wm.run_and_wait("cat /root/data.csv; wc -c < /root/blob.bin; md5sum /root/blob.bin",
+                        file_ids=ids, timeout=30)
+    import hashlib
+    assert r["exit_code"] == 0, r
+    out = stdout_of(r)
+    assert out[:2] == ["a,b", "1,2"]
+    assert out[2].strip() == str(256 * 4096)
+    assert out[3].split()[0] == hashlib.md5(b.read_bytes()).hexdigest()
+    # A missing local file is the OS's error, not an API one.
+    with pytest.raises(FileNotFoundError):
+        wm.upload_file(str(tmp_path / "missing"))
+
+
+def test_url_aliases(wm, wsrv):
+    ws = uniq("sdk-al")
+    sub = ("al%d" % random.randint(0, 10 ** 9))
+    vm = wm.new(ws, poll_interval=0.1)
+    try:
+        wm.exec(ws, "mkdir -p /www && echo via-alias > /www/index.html && "
+                    "(httpd -f -p 8080 -h /www >/dev/null 2>&1 &)")
+        a = wm.url_alias_create(sub, ws)
+        assert (a["subdomain"], a["workspace_id"]) == (sub, ws)
+        assert a["url"].startswith("http://%s." % sub)
+        assert a in wm.url_alias_list()["aliases"]
+        assert proxy_wait(wsrv, a["url"], b"via-alias")[1] == b"via-alias\n"
+        with pytest.raises(MagsError) as ei:
+            wm.url_alias_create(sub, ws)
+        assert ei.value.status_code == 409
+        bob = Mags(api_token=wsrv.tokens["bob"], api_url=wsrv.url)
+        assert sub not in [x["subdomain"] for x in bob.url_alias_list()["aliases"]]
+        wm.url_alias_delete(sub)
+        assert sub not in [x["subdomain"] for x in wm.url_alias_list()["aliases"]]
+        with pytest.raises(MagsError) as ei:
+            wm.url_alias_delete(sub)
+        assert ei.value.status_code == 404
+    finally:
+        wm.stop(vm["request_id"])
+
+
+def test_cron_round_trip(wm, wsrv):
+    cron = wm.cron_create(name=uniq("sdk-cron"), cron_expression="*/5 * * * *",
+                          script="echo tick")
+    cid = cron["id"]
+    assert cron["enabled"] is True and cron["cron_expression"] == "*/5 * * * *"
+    assert cron["next_run_at"]
+    assert cid in [c["id"] for c in wm.cron_list()["cron_jobs"]]
+    off = wm.cron_update(cid, enabled=False)
+    assert off["enabled"] is False and off["id"] == cid
+    assert wm.cron_get(cid)["enabled"] is False
+    bob = Mags(api_token=wsrv.tokens["bob"], api_url=wsrv.url)
+    with pytest.raises(MagsError) as ei:
+        bob.cron_get(cid)
+    assert ei.value.status_code == 404
+    with pytest.raises(MagsError) as ei:
+        wm.cron_create(name="bad", cron_expression="not a cron", script="true")
+    assert ei.value.status_code == 400
+    wm.cron_delete(cid)
+    assert cid not in [c["id"] for c in wm.cron_list()["cron_jobs"]]
+    with pytest.raises(MagsError) as ei:
+        wm.cron_delete(cid)
+    assert ei.value.status_code == 404
+
+
+def test_usage(wm):
+    before = wm.usage(window_days=7)
+    assert before["window_days"] == 7
+    assert isinstance(before["total_jobs"], int)
+    assert isinstance(before["vm_seconds"], (int, float))
+    wm.run_and_wait("sleep 0.3", timeout=30)
+    after = wm.usage(window_days=7)
+    assert after["total_jobs"] == before["total_jobs"] + 1
+    assert after["vm_seconds"] >= before["vm_seconds"] + 0.2
+    assert wm.usage()["window_days"] == 30
+
+
+def test_pattern_dev_environment(wsrv, env, monkeypatch):
+    """Pattern 4 as written; busybox has no apk: the shell stands in for
+    the template commands."""
+    import socket
+    monkeypatch.setenv("MAGS_API_URL", wsrv.url)
+    monkeypatch.setenv("MAGS_API_TOKEN", wsrv.tokens["alice"])
+    m = Mags()
+
+    def create_dev_environment(user_id, template="python"):
+        templates = {
+            "python": "mkdir -p /root/proj && echo py > /root/proj/tool && sleep 3600",
+            "node": "mkdir -p /root/proj && echo node > /root/proj/tool && sleep 3600",
+        }
+        workspace_id = f"dev-{user_id}"
+        setup_script = templates.get(template, templates["python"])
+        job = m.run(
+            setup_script,
+            workspace_id=workspace_id,
+            persistent=True,
+            startup_command=templates[template].split("&&")[-1].strip(),
+        )
+        request_id = job["request_id"]
+        for _ in range(30):
+            status = m.status(request_id)
+            if status["status"] == "running":
+                break
+            time.sleep(1)
+        ssh = m.enable_access(request_id, port=22)
+        return {
+            "request_id": request_id,
+            "workspace_id": workspace_id,
+            "ssh_host": ssh["ssh_host"],
+            "ssh_port": ssh["ssh_port"],
+            "ssh_command": (
+                f"ssh -p {ssh['ssh_port']} "
+                f"-o StrictHostKeyChecking=no "
+                f"root@{ssh['ssh_host']}"
+            ),
+        }
+
+    user = "u%d" % random.randint(0, 10 ** 9)
+    dev = create_dev_environment(user, "node")
+    try:
+        assert dev["workspace_id"] == "dev-" + user
+        assert dev["ssh_command"] == "ssh -p %d -o StrictHostKeyChecking=no root@%s" % (
+            dev["ssh_port"], dev["ssh_host"])
+        with socket.create_connection((dev["ssh_host"], dev["ssh_port"]), 5) as c:
+            c.settimeout(5)
+            assert c.recv(64).startswith(b"SSH-2.0-")
+        out = wait_exec(m, dev["workspace_id"], "cat /root/proj/tool", "node\n")
+        assert out == "node\n"
+        assert m.status(dev["request_id"])["status"] == "running"
+    finally:
+        m.stop(dev["request_id"])
+    ws = [w["workspace_id"] for w in m.list_workspaces()["workspaces"]]
+    assert dev["workspace_id"] in ws
+    m.delete_workspace(dev["workspace_id"])
+
+
+def wait_exec(m, who, cmd, want, timeout=10):
+    deadline = time.time() + timeout
+    while True:
+        out = m.exec(who, cmd)["stdout"]
+        if out == want or time.time() > deadline:
+            return out
+        time.sleep(0.1)
+
+
+def test_pattern_live_preview(wsrv, env, monkeypatch):
+    """Pattern 7 as written, busybox httpd standing in for python3's."""
+    monkeypatch.setenv("MAGS_API_URL", wsrv.url)
+    monkeypatch.setenv("MAGS_API_TOKEN", wsrv.tokens["alice"])
+    m = Mags()
+
+    def deploy_preview(user_id, html_content):
+        script = f"""
+mkdir -p /root/site
+cat > /root/site/index.html << 'HTMLEOF'
+{html_content}
+HTMLEOF
+cd /root/site && httpd -f -p 8080
+"""
+        job = m.run(
+            script,
+            workspace_id=f"preview-{user_id}",
+            persistent=True,
+            startup_command="cd /root/site && httpd -f -p 8080",
+        )
+        for _ in range(15):
+            status = m.status(job["request_id"])
+            if status["status"] == "running":
+                break
+            time.sleep(1)
+        access = m.enable_access(job["request_id"], port=8080)
+        return {
+            "request_id": job["request_id"],
+            "url": access.get("url"),
+            "status": "live",
+        }
+
+    user = "u%d" % random.randint(0, 10 ** 9)
+    preview = deploy_preview(user, "<h1>My App</h1>")
+    try:
+        assert preview["status"] == "live"
+        assert preview["url"].startswith("http://") and ".localhost:" in preview["url"]
+        assert proxy_wait(wsrv, preview["url"], b"My App")[1] == b"<h1>My App</h1>\n"
+    finally:
+        m.stop(preview["request_id"])
+    m.delete_workspace("preview-" + user)
+
+
+def test_pattern_agent_tool_use_with_a_workspace(wsrv, env, monkeypatch, tmp_path):
+    """Pattern 2 as written: agent_tool_execute and the multi-turn
+    AgentSandbox (files persist between calls on the workspace;
+    upload_and_run). The shell stands in for pip/python3."""
+    monkeypatch.setenv("MAGS_API_URL", wsrv.url)
+    monkeypatch.setenv("MAGS_API_TOKEN", wsrv.tokens["alice"])
+    m = Mags()
+
+    def agent_tool_execute(code, workspace_id="agent-workspace"):
+        result = m.run_and_wait(
+            code,
+            workspace_id=workspace_id,
+            timeout=60,
+        )
+        stdout = "\n".join(log["message"] for log in result["logs"] if log["source"] == "stdout")
+        stderr = "\n".join(log["message"] for log in result["logs"] if log["source"] == "stderr")
+        return {
+            "success": result["exit_code"] == 0,
+            "stdout": stdout,
+            "stderr": stderr,
+        }
+
+    class AgentSandbox:
+        def __init__(self, session_id):
+            self.m = Mags()
+            self.workspace_id = f"agent-{session_id}"
+
+        def execute(self, code):
+            return self.m.run_and_wait(
+                code,
+                workspace_id=self.workspace_id,
+                timeout=60,
+            )
+
+        def upload_and_run(self, file_path, command):
+            file_ids = self.m.upload_files([file_path])
+            return self.m.run_and_wait(
+                command,
+                workspace_id=self.workspace_id,
+                file_ids=file_ids,
+                timeout=60,
+            )
+
+    tool_ws = uniq("agent-workspace")
+    assert agent_tool_execute("echo out; echo err >&2", tool_ws) == {
+        "success": True, "stdout": "out", "stderr": "err"}
+    assert agent_tool_execute("echo 1.0 > /root/pkg; false", tool_ws)["success"] is False
+    assert agent_tool_execute("cat /root/pkg", tool_ws) == {
+        "success": True, "stdout": "1.0", "stderr": ""}
+
+    session = "user-%d-conv-456" % random.randint(0, 10 ** 9)
+    sandbox = AgentSandbox(session_id=session)
+    sandbox.execute("mkdir -p /root/lib && echo 3.8.0 > /root/lib/matplotlib")
+    r = sandbox.execute("cat /root/lib/matplotlib")
+    assert r["exit_code"] == 0 and stdout_of(r) == ["3.8.0"]
+    data = tmp_path / "input.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    r = sandbox.upload_and_run(str(data), "wc -l < /root/input.csv; cat /root/lib/matplotlib")
+    assert r["exit_code"] == 0 and [s.strip() for s in stdout_of(r)] == ["3", "3.8.0"]
+    for ws in (tool_ws, "agent-" + session):
+        m.delete_workspace(ws)
+
+
+def test_pattern_background_job_in_a_workspace(wsrv, env, monkeypatch):
+    """Pattern 3's run_data_pipeline shape: run_and_wait on a named
+    workspace keeps what the previous run left there."""
+    monkeypatch.setenv("MAGS_API_URL", wsrv.url)
+    monkeypatch.setenv("MAGS_API_TOKEN", wsrv.tokens["alice"])
+    m = Mags()
+    workspace_id = uniq("etl-pipeline")
+
+    def run_data_pipeline(line, workspace_id=workspace_id):
+        script = f"""
+echo '{line}' >> /root/data.db
+cat /root/data.db
+"""
+        return m.run_and_wait(script, workspace_id=workspace_id, timeout=120)
+
+    assert stdout_of(run_data_pipeline("row1")) == ["row1"]
+    r = run_data_pipeline("row2")
+    assert r["exit_code"] == 0 and stdout_of(r) == ["row1", "row2"]
+    assert r["workspace_id"] == workspace_id
+    m.delete_workspace(workspace_id)
+
+
+def test_pattern_scheduled_tasks(wsrv, env, monkeypatch):
+    """Pattern 6 as written, against the server."""
+    monkeypatch.setenv("MAGS_API_URL", wsrv.url)
+    monkeypatch.setenv("MAGS_API_TOKEN", wsrv.tokens["alice"])
+    m = Mags()
+    cron = m.cron_create(
+        name="health-check",
+        cron_expression="*/5 * * * *",
+        script='curl -sf https://myapp.com/health || echo "ALERT: health check failed"',
+    )
+    backup = m.cron_create(
+        name="db-backup",
+        cron_expression="0 2 * * *",
+        script="pg_dump $DATABASE_URL | gzip > /root/backup-$(date +%F).sql.gz",
+        workspace_id="backups",
+    )
+    try:
+        crons = m.cron_list()
+        lines = [f"{job['name']}: {job['cron_expression']} (enabled={job['enabled']})"
+                 for job in crons.get("cron_jobs", []) if job["id"] in (cron["id"], backup["id"])]
+        assert sorted(lines) == ["db-backup: 0 2 * * * (enabled=True)",
+                                 "health-check: */5 * * * * (enabled=True)"]
+        assert backup["workspace_id"] == "backups"
+        m.cron_update(cron["id"], enabled=False)
+        assert m.cron_get(cron["id"])["enabled"] is False
+    finally:
+        m.cron_delete(cron["id"])
+        m.cron_delete(backup["id"])
+
+
 # ---- request shapes, against a local fake server ---------------------------
 
 class Fake:
@@ -707,20 +1178,47 @@ def test_shape_url_and_enable_access(fake, fm):
     assert fake.last()["path"] == "/api/v1/mags-jobs/job-1/access"
 
 
-def test_shape_resize_stops_then_creates(fake, fm, monkeypatch):
+def test_shape_resize_stops_resizes_then_creates(fake, fm, monkeypatch):
     fake.route("GET", "/mags-jobs/box/status", {"error": "job not found"}, 404)
-    fake.route("GET", "/mags-jobs", {"jobs": [RUNNING], "page": 1, "page_size": 100, "total": 1})
+    fake.route("GET", "/mags-jobs", {"jobs": [dict(RUNNING, persistent=True, no_sync=True)],
+                                     "page": 1, "page_size": 100, "total": 1})
     fake.route("POST", "/mags-jobs", {"request_id": "job-2", "status": "accepted"})
     fake.route("GET", "/mags-jobs/job-2/status", dict(RUNNING, request_id="job-2"))
+    fake.route("POST", "/mags-workspaces/box/resize", {"workspace_id": "box", "disk_gb": 10})
     slept = []
     monkeypatch.setattr(time, "sleep", lambda s: slept.append(s))
     r = fm.resize("box", 10)
     assert r["request_id"] == "job-2"
-    assert ("POST", "/api/v1/mags-jobs/job-1/stop") in fake.calls()
+    calls = fake.calls()
+    stop = calls.index(("POST", "/api/v1/mags-jobs/job-1/stop"))
+    resize = calls.index(("POST", "/api/v1/mags-workspaces/box/resize"))
+    create = calls.index(("POST", "/api/v1/mags-jobs"))
+    assert stop < resize < create
+    assert fake.requests[resize]["json"] == {"disk_gb": 10}
     assert 1 in slept
+    # Started again as it was: local disk only (no_sync).
+    assert fake.requests[create]["json"] == {
+        "script": "sleep infinity", "type": "inline", "name": "box", "workspace_id": "box",
+        "persistent": True, "no_sync": True, "disk_gb": 10}
+
+
+def test_shape_resize_without_the_endpoint_is_new_persistent(fake, fm, monkeypatch):
+    fake.route("GET", "/mags-jobs/box/status", {"error": "job not found"}, 404)
+    fake.route("GET", "/mags-jobs", {"jobs": [], "page": 1, "page_size": 100, "total": 0})
+    fake.route("POST", "/mags-jobs", {"request_id": "job-2", "status": "accepted"})
+    fake.route("GET", "/mags-jobs/job-2/status", dict(RUNNING, request_id="job-2"))
+    fake.route("POST", "/mags-workspaces/box/resize", {"error": "not found"}, 404)
+    monkeypatch.setattr(time, "sleep", lambda s: None)
+    assert fm.resize("box", 10)["request_id"] == "job-2"
+    assert ("POST", "/api/v1/mags-jobs/job-1/stop") not in fake.calls()
+    assert fake.last()["path"] == "/api/v1/mags-jobs/job-2/status"
     create = [q for q in fake.requests if q["method"] == "POST" and q["path"] == "/api/v1/mags-jobs"]
     assert create[0]["json"] == {"script": "sleep infinity", "type": "inline", "name": "box",
                                  "workspace_id": "box", "persistent": True, "disk_gb": 10}
+    fake.route("POST", "/mags-workspaces/box/resize", {"error": "disk busy"}, 409)
+    with pytest.raises(MagsError) as ei:
+        fm.resize("box", 10)
+    assert ei.value.status_code == 409
 
 
 def test_shape_job_settings_and_sync(fake, fm):

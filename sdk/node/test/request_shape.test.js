@@ -177,20 +177,49 @@ test('url and enableAccess (SSH keys get camelCase aliases)', async () => {
   assert.equal(last().path, '/api/v1/mags-jobs/job-1/access');
 });
 
-test('resize: stop, wait 1 s, new persistent with diskGb', async () => {
+test('resize: stop, wait 1 s, resize the workspace, new as it was with diskGb', async () => {
   route('GET', '/mags-jobs/box/status', { error: 'job not found' }, 404);
-  route('GET', '/mags-jobs', { jobs: [RUNNING], page: 1, page_size: 100, total: 1 });
+  route('GET', '/mags-jobs', { jobs: [{ ...RUNNING, persistent: true, no_sync: false }], page: 1, page_size: 100, total: 1 });
   route('POST', '/mags-jobs', { request_id: 'job-2', status: 'accepted' });
   route('GET', '/mags-jobs/job-2/status', { ...RUNNING, request_id: 'job-2' });
+  route('POST', '/mags-workspaces/box/resize', { workspace_id: 'box', disk_gb: 10 });
   const t0 = Date.now();
   const r = await client().resize('box', 10, { pollInterval: 50 });
   assert.ok(Date.now() - t0 >= 950);
   assert.equal(r.requestId, 'job-2');
-  assert.ok(calls().includes('POST /api/v1/mags-jobs/job-1/stop'));
-  const create = requests.find((q) => q.method === 'POST' && q.path === '/api/v1/mags-jobs');
-  assert.deepEqual(create.json, {
+  const c = calls();
+  const stop = c.indexOf('POST /api/v1/mags-jobs/job-1/stop');
+  const resize = c.indexOf('POST /api/v1/mags-workspaces/box/resize');
+  const create = c.indexOf('POST /api/v1/mags-jobs');
+  assert.ok(stop >= 0 && stop < resize && resize < create, c.join(', '));
+  assert.deepEqual(requests[resize].json, { disk_gb: 10 });
+  assert.deepEqual(requests[create].json, {
     script: 'sleep infinity', type: 'inline', name: 'box', workspace_id: 'box', persistent: true, disk_gb: 10,
   });
+});
+
+test('resize: a local-disk sandbox comes back local-disk; no endpoint: new persistent', async () => {
+  route('GET', '/mags-jobs/box/status', { error: 'job not found' }, 404);
+  route('GET', '/mags-jobs', { jobs: [{ ...RUNNING, persistent: true, no_sync: true }], page: 1, page_size: 100, total: 1 });
+  route('POST', '/mags-jobs', { request_id: 'job-2', status: 'accepted' });
+  route('GET', '/mags-jobs/job-2/status', { ...RUNNING, request_id: 'job-2' });
+  route('POST', '/mags-workspaces/box/resize', { workspace_id: 'box', disk_gb: 4 });
+  await client().resize('box', 4, { pollInterval: 50 });
+  let create = requests.filter((q) => q.method === 'POST' && q.path === '/api/v1/mags-jobs');
+  assert.deepEqual(create[0].json, {
+    script: 'sleep infinity', type: 'inline', name: 'box', workspace_id: 'box', persistent: true, no_sync: true, disk_gb: 4,
+  });
+  requests = [];
+  route('GET', '/mags-jobs', { jobs: [], page: 1, page_size: 100, total: 0 });
+  route('POST', '/mags-workspaces/box/resize', { error: 'not found' }, 404);
+  await client().resize('box', 4, { pollInterval: 50 });
+  assert.ok(!calls().includes('POST /api/v1/mags-jobs/job-1/stop'));
+  create = requests.filter((q) => q.method === 'POST' && q.path === '/api/v1/mags-jobs');
+  assert.deepEqual(create[0].json, {
+    script: 'sleep infinity', type: 'inline', name: 'box', workspace_id: 'box', persistent: true, disk_gb: 4,
+  });
+  route('POST', '/mags-workspaces/box/resize', { error: 'disk busy', code: 'conflict' }, 409);
+  await assert.rejects(client().resize('box', 4), (e) => e instanceof MagsError && e.statusCode === 409);
 });
 
 test('updateJob and sync', async () => {

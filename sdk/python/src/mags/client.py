@@ -753,13 +753,30 @@ class Mags:
 
     def resize(self, workspace: str, disk_gb: int, *, timeout: float = 30.0,
                poll_interval: float = 1.0) -> dict:
-        """Resize a workspace's disk: stop its job if one runs, then start a
-        persistent sandbox with the new size (:meth:`new`)."""
+        """Resize a workspace's disk and return a sandbox running on it.
+
+        Stops the workspace's live job if there is one (and waits 1 s), asks
+        the server to resize the disk (``POST /mags-workspaces/{ws}/resize``),
+        then starts a sandbox on the workspace with :meth:`new` (synced or
+        local-disk only as the stopped one was; synced when none was
+        running) and returns what :meth:`new` returns. A server without that
+        endpoint, or a workspace it does not know yet (404/405), gets the
+        original SDKs' way: ``new(workspace, persistent=True, disk_gb=...)``.
+        """
         existing = self.find_job(workspace)
+        persistent = True
         if existing and existing.get("status") in LIVE_STATUSES:
+            persistent = bool(existing.get("persistent")) and not existing.get("no_sync")
             self._request("POST", "/mags-jobs/%s/stop" % _q(existing["request_id"]))
             time.sleep(1)
-        return self.new(workspace, persistent=True, disk_gb=disk_gb,
+        try:
+            self._request("POST", "/mags-workspaces/%s/resize" % _q(workspace),
+                          {"disk_gb": disk_gb}, timeout=max(self.timeout, 300))
+        except MagsError as e:
+            if e.status_code not in (404, 405):
+                raise
+            persistent = True
+        return self.new(workspace, persistent=persistent, disk_gb=disk_gb,
                         timeout=timeout, poll_interval=poll_interval)
 
     def status(self, request_id: str) -> dict:
