@@ -87,7 +87,10 @@ def test_disk_fill_stays_in_the_sandbox(sec_srv):
     assert ("No space left" in text or "out of memory" in text
             or st["exit_code"] == 137), (st, out)
     lost = (st0.f_bavail - st1.f_bavail) * st0.f_frsize
-    assert lost < 100 << 20, "host disk lost %d MiB" % (lost >> 20)
+    # the sandbox writes until its 512 MiB are used up: on the host's disk
+    # that would cost >= 400 MiB; other writers on the host (earlier tests'
+    # disk images being written back) can account for some tens of MiB
+    assert lost < 300 << 20, "host disk lost %d MiB" % (lost >> 20)
     _, out, _, _ = sec_srv.run("echo next")
     assert out == "next\n"
 
