@@ -7,6 +7,7 @@
  * one transaction, so a crash leaves either the old or the new schema.
  */
 #include "magsd/store.h"
+#include "magsd/store_sql.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -178,31 +179,6 @@ static int exec(struct store *st, const char *sql, struct mags_err *err)
 		return r;
 	}
 	return 0;
-}
-
-static sqlite3_stmt *prep(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	return s;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-static void bind_time(sqlite3_stmt *s, int i, int64_t v)
-{
-	if (v > 0)
-		sqlite3_bind_int64(s, i, v);
-	else
-		sqlite3_bind_null(s, i);
 }
 
 int store_schema_version(struct store *st)
@@ -423,22 +399,6 @@ int store_token_list(struct store *st, const char *user_id, store_token_fn fn,
 	"error_message, created_at, started_at, finished_at, persistent, " \
 	"ephemeral, type, script, timeout, environment, base_workspace_id, " \
 	"startup_command, file_ids, no_sync, no_sleep, disk_gb, network"
-
-static char *col_strdup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	if (!t)
-		return NULL;
-	return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i));
-}
-
-static void col_copy(sqlite3_stmt *s, int i, char *buf, size_t len)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	snprintf(buf, len, "%s", t ? (const char *)t : "");
-}
 
 static void job_from_row(sqlite3_stmt *s, struct job *j)
 {

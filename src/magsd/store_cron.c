@@ -9,6 +9,7 @@
  * "error" when the submission itself failed) are stored.
  */
 #include "magsd/store.h"
+#include "magsd/store_sql.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -17,54 +18,10 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-/* store.c: the connection, for the backend's other files. */
-sqlite3 *store_sqlite(struct store *st);
-
 static int db_err(sqlite3 *db, struct mags_err *err, const char *what)
 {
 	return err_set(err, MAGS_E_INTERNAL, EIO, "database: %s: %s", what,
 		       sqlite3_errmsg(db));
-}
-
-static sqlite3_stmt *prep(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	return s;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-static void bind_time(sqlite3_stmt *s, int i, int64_t v)
-{
-	if (v > 0)
-		sqlite3_bind_int64(s, i, v);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-static char *col_strdup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	if (!t)
-		return NULL;
-	return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i));
-}
-
-static void col_copy(sqlite3_stmt *s, int i, char *buf, size_t len)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-
-	snprintf(buf, len, "%s", t ? (const char *)t : "");
 }
 
 /* ---- cron jobs ---- */

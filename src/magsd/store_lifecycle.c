@@ -7,6 +7,7 @@
  * store.c only to keep files small; it shares store.c's connection.
  */
 #include "magsd/store.h"
+#include "magsd/store_sql.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -14,18 +15,6 @@
 
 #include "common/util.h"
 #include "common/banned.h"
-
-/* store.c: the connection, for the backend's other files. */
-sqlite3 *store_sqlite(struct store *st);
-
-static sqlite3_stmt *prep(struct store *st, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-
-	if (sqlite3_prepare_v2(store_sqlite(st), sql, -1, &s, NULL) != SQLITE_OK)
-		return NULL;
-	return s;
-}
 
 /* Run a prepared UPDATE; 0 if a row changed, -ENOENT if none, -EIO. */
 static int update(struct store *st, sqlite3_stmt *s)
