@@ -149,6 +149,9 @@ const scenarios = {
       r.seen.push({ line, at_ms: Date.now() - t0 });
     }
     r.live_visible = await page.isVisible('#live');
+    // the job's public URL (once /access made one) is a link on its page
+    const link = await page.$('#public-url');
+    r.public_url = link ? await link.getAttribute('href') : null;
     r.live_shot = await shot(page, 'dashboard-job-live');
     await page.click('#stop');
     await page.waitForFunction(() => document.querySelector('#job-status .badge').textContent === 'stopped');

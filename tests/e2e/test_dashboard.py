@@ -22,7 +22,7 @@ import urllib.request
 
 import pytest
 
-from conftest import BUILD, ROOT, make_server, need
+from conftest import free_port, BUILD, ROOT, make_server, need
 
 WEB = ROOT / "web"
 DRIVER = ROOT / "tests" / "browser" / "dashboard.js"
@@ -36,7 +36,8 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def dash(session_dir, image_cache):
     """A magsd serving the dashboard from the source tree's web/."""
-    s = make_server(session_dir, image_cache, "dash", conf={"web_dir": str(WEB)})
+    s = make_server(session_dir, image_cache, "dash", conf={
+        "web_dir": str(WEB), "proxy_listen": "127.0.0.1:%d" % free_port()})
     yield s
     s.stop()
 
@@ -494,8 +495,12 @@ def test_browser_live_output_and_stop(dash, browser_env):
     jid = dash.submit('i=0; while [ $i -lt 120 ]; do i=$((i+1)); echo "tick $i"; sleep 1; done',
                       name="ticker", timeout=300)
     dash.wait(jid, states=("running",))
+    acc = dash.api("POST", "/mags-jobs/%s/access" % jid, {"port": 8080})
+    assert acc.status == 200, acc
     r = browse(browser_env, "live", dash.url, dash.tokens["alice"], job=jid,
                expect_lines=["tick %d" % i for i in range(1, 13)])
+    # the job page links its public URL
+    assert r["public_url"] == acc.json["url"], (r["public_url"], acc.json)
     at = {s["line"]: s["at_ms"] for s in r["seen"]}
     # the browser attached a few seconds in: the first lines were there at
     # once, the later ones arrived while it watched, a second apart
