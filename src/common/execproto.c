@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -34,6 +35,7 @@ int execproto_peek(const void *buf, size_t avail, size_t max, char *type,
 	switch (p[0]) {
 	case EXECPROTO_REQUEST: case EXECPROTO_STDOUT: case EXECPROTO_STDERR:
 	case EXECPROTO_EXIT: case EXECPROTO_REPLY: case EXECPROTO_ERROR:
+	case EXECPROTO_INPUT: case EXECPROTO_WINSIZE: case EXECPROTO_SIGNAL:
 		break;
 	default:
 		return -EPROTO;
@@ -100,8 +102,10 @@ int execproto_request_parse(const char *json, size_t len,
 			req->op = EXECPROTO_OP_STATUS;
 		else if (op && !strcmp(op, "stop"))
 			req->op = EXECPROTO_OP_STOP;
+		else if (op && !strcmp(op, "sftp"))
+			req->op = EXECPROTO_OP_SFTP;
 		else {
-			BAD("'op' must be \"exec\", \"status\" or \"stop\"");
+			BAD("'op' must be \"exec\", \"status\", \"stop\" or \"sftp\"");
 			goto out;
 		}
 	}
@@ -190,6 +194,45 @@ int execproto_request_parse(const char *json, size_t len,
 		req->tty = json_is_true(v);
 	}
 
+	req->rows = EXECPROTO_DEFAULT_ROWS;
+	req->cols = EXECPROTO_DEFAULT_COLS;
+	for (int k = 0; k < 2; k++) {
+		const char *name = k ? "cols" : "rows";
+
+		v = json_object_get(o, name);
+		if (v && !json_is_null(v)) {
+			json_int_t t = json_is_integer(v) ? json_integer_value(v) : -1;
+			if (t < 1 || t > EXECPROTO_WINSIZE_MAX) {
+				BAD("'%s' must be an integer in 1..%d", name, EXECPROTO_WINSIZE_MAX);
+				goto out;
+			}
+			*(k ? &req->cols : &req->rows) = (unsigned)t;
+		}
+	}
+
+	v = json_object_get(o, "term");
+	if (v && !json_is_null(v)) {
+		const char *t = plain_string(v, &n);
+		int ok = t && n > 0 && n <= EXECPROTO_TERM_MAX;
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = t[i] > ' ' && t[i] < 0x7f;
+		if (!ok) {
+			BAD("'term' must be 1..%d printable characters", EXECPROTO_TERM_MAX);
+			goto out;
+		}
+		req->term = xstrndup(t, n);
+	}
+
+	v = json_object_get(o, "stdin_stream");
+	if (v && !json_is_null(v)) {
+		if (!json_is_boolean(v)) {
+			BAD("'stdin_stream' must be a boolean");
+			goto out;
+		}
+		req->stdin_stream = json_is_true(v);
+	}
+
 	v = json_object_get(o, "stdin");
 	if (v && !json_is_null(v)) {
 		const char *s = json_string_value(v);
@@ -206,7 +249,14 @@ int execproto_request_parse(const char *json, size_t len,
 		memcpy(req->stdin_data, s, n);
 		req->stdin_data[n] = '\0';
 		req->stdin_len = n;
+		if (req->stdin_stream || req->tty) {
+			BAD("'stdin' cannot be combined with 'stdin_stream' or 'tty' "
+			    "(stdin then comes as 'I' frames)");
+			goto out;
+		}
 	}
+	if (req->tty)
+		req->stdin_stream = 1;
 	r = 0;
 out:
 	json_decref(o);
@@ -217,7 +267,7 @@ out:
 
 char *execproto_request_encode(const struct execproto_request *req, size_t *len)
 {
-	static const char *const ops[] = { "exec", "status", "stop" };
+	static const char *const ops[] = { "exec", "status", "stop", "sftp" };
 	json_t *o = json_object();
 	char *s;
 
@@ -241,8 +291,17 @@ char *execproto_request_encode(const struct execproto_request *req, size_t *len)
 			json_object_set_new(o, "cwd", json_string(req->cwd));
 		if (req->timeout)
 			json_object_set_new(o, "timeout", json_integer(req->timeout));
-		if (req->tty)
+		if (req->tty) {
 			json_object_set_new(o, "tty", json_true());
+			if (req->rows)
+				json_object_set_new(o, "rows", json_integer(req->rows));
+			if (req->cols)
+				json_object_set_new(o, "cols", json_integer(req->cols));
+		}
+		if (req->term)
+			json_object_set_new(o, "term", json_string(req->term));
+		if (req->stdin_stream && !req->tty)
+			json_object_set_new(o, "stdin_stream", json_true());
 		if (req->stdin_data)
 			json_object_set_new(o, "stdin",
 					    json_stringn(req->stdin_data, req->stdin_len));
@@ -266,7 +325,43 @@ void execproto_request_release(struct execproto_request *req)
 	free(req->env);
 	free(req->cwd);
 	free(req->stdin_data);
+	free(req->term);
 	memset(req, 0, sizeof(*req));
+}
+
+void execproto_winsize_encode(unsigned char p[4], unsigned rows, unsigned cols)
+{
+	p[0] = (unsigned char)(rows >> 8);
+	p[1] = (unsigned char)rows;
+	p[2] = (unsigned char)(cols >> 8);
+	p[3] = (unsigned char)cols;
+}
+
+int execproto_winsize_parse(const void *buf, size_t len, unsigned *rows, unsigned *cols)
+{
+	const unsigned char *p = buf;
+	unsigned r, c;
+
+	if (len != 4)
+		return -EINVAL;
+	r = (unsigned)p[0] << 8 | p[1];
+	c = (unsigned)p[2] << 8 | p[3];
+	if (r < 1 || r > EXECPROTO_WINSIZE_MAX || c < 1 || c > EXECPROTO_WINSIZE_MAX)
+		return -EINVAL;
+	*rows = r;
+	*cols = c;
+	return 0;
+}
+
+int execproto_signal_allowed(int sig)
+{
+	switch (sig) {
+	case SIGINT: case SIGQUIT: case SIGHUP: case SIGTERM: case SIGKILL:
+	case SIGUSR1: case SIGUSR2: case SIGWINCH:
+		return 1;
+	default:
+		return 0;
+	}
 }
 
 char *execproto_exit_encode(int exit_code, int timed_out, size_t *len)

@@ -10,10 +10,19 @@
  *   +------+----------------------+-----------------+
  *
  *   client -> init   'Q'  the request, a JSON object (one per connection):
- *                         {"op": "exec" (default) | "status" | "stop",
+ *                         {"op": "exec" (default) | "status" | "stop" | "sftp",
  *                          "command": "...",  "env": {"K": "V", ...},
  *                          "cwd": "/root", "timeout": seconds (0 = none),
- *                          "tty": false, "stdin": "text"}
+ *                          "tty": false, "rows": 24, "cols": 80,
+ *                          "term": "xterm", "stdin": "text",
+ *                          "stdin_stream": false}
+ *   client -> init   after 'Q', only for an exec with stdin_stream or tty:
+ *                    'I'  stdin bytes (<= 64 KiB); an empty 'I' is EOF
+ *                         (closes the pipe; with a tty writes ^D)
+ *                    'W'  window size: rows, cols (2 bytes BE each)
+ *                    'K'  a signal (1 byte) for the exec's process group;
+ *                         only INT QUIT HUP TERM KILL USR1 USR2 WINCH,
+ *                         others are ignored
  *   init -> client   'O'  stdout bytes      (exec, any number, in order)
  *                    'E'  stderr bytes      (exec)
  *                    'X'  exit, JSON {"exit_code": N, "timed_out": bool}
@@ -21,6 +30,11 @@
  *                    'S'  a JSON answer to "status" / "stop" (last frame)
  *                    'R'  an error message, UTF-8 text (last frame): the
  *                         request was refused or the exec could not start
+ *
+ * With a tty, output comes as 'O' only (the pty merges both streams).
+ * "sftp": init answers one 'S' {"sftp": true}; from then on the
+ * connection carries raw SFTP v3 packets both ways (no frames) until
+ * either side closes.
  *
  * Pure functions only (no I/O), so the same code is used and unit tested
  * on both sides. JSON through jansson.
@@ -43,6 +57,11 @@
 #define EXECPROTO_STDIN_MAX    (1024u * 1024)
 #define EXECPROTO_TIMEOUT_MAX  (7u * 24 * 3600)
 #define EXECPROTO_DEFAULT_CWD  "/root"
+#define EXECPROTO_INPUT_MAX    (64u * 1024)        /* 'I' payload */
+#define EXECPROTO_WINSIZE_MAX  1000                /* rows and cols: 1..this */
+#define EXECPROTO_DEFAULT_ROWS 24
+#define EXECPROTO_DEFAULT_COLS 80
+#define EXECPROTO_TERM_MAX     64
 
 enum execproto_type {
 	EXECPROTO_REQUEST = 'Q',
@@ -51,12 +70,16 @@ enum execproto_type {
 	EXECPROTO_EXIT = 'X',
 	EXECPROTO_REPLY = 'S',
 	EXECPROTO_ERROR = 'R',
+	EXECPROTO_INPUT = 'I',    /* client -> init */
+	EXECPROTO_WINSIZE = 'W',  /* client -> init */
+	EXECPROTO_SIGNAL = 'K',   /* client -> init */
 };
 
 enum execproto_op {
 	EXECPROTO_OP_EXEC = 0,
 	EXECPROTO_OP_STATUS,
 	EXECPROTO_OP_STOP,
+	EXECPROTO_OP_SFTP,
 };
 
 struct execproto_request {
@@ -67,8 +90,11 @@ struct execproto_request {
 	char *cwd;           /* absolute; EXECPROTO_DEFAULT_CWD when absent */
 	uint32_t timeout;    /* seconds, 0 = none */
 	int tty;
+	unsigned rows, cols; /* tty size; the defaults when absent */
+	char *term;          /* TERM for the exec; NULL = the sandbox's */
 	char *stdin_data;    /* NULL = no stdin (/dev/null) */
 	size_t stdin_len;
+	int stdin_stream;    /* stdin comes as 'I' frames (always with tty) */
 };
 
 /* Write a frame header for a payload of len bytes into hdr. */
@@ -92,6 +118,16 @@ int execproto_request_parse(const char *json, size_t len,
 char *execproto_request_encode(const struct execproto_request *req, size_t *len);
 
 void execproto_request_release(struct execproto_request *req);
+
+/* The 'W' payload: rows then cols, 2 bytes big-endian each. The parser
+ * returns 0, or -EINVAL for a wrong length or a size outside
+ * 1..EXECPROTO_WINSIZE_MAX. */
+void execproto_winsize_encode(unsigned char p[4], unsigned rows, unsigned cols);
+int execproto_winsize_parse(const void *p, size_t len, unsigned *rows, unsigned *cols);
+
+/* 1 if a 'K' frame may deliver signal sig (INT QUIT HUP TERM KILL USR1
+ * USR2 WINCH), else 0. */
+int execproto_signal_allowed(int sig);
 
 /* The 'X' payload, and its parser (0 or -EINVAL). */
 char *execproto_exit_encode(int exit_code, int timed_out, size_t *len);

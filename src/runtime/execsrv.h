@@ -13,8 +13,14 @@
  * processes it left in the background keep running (their later output is
  * read and dropped, so they do not die of SIGPIPE).
  *
+ * An exec may also take its stdin as 'I' frames (stdin_stream), signals
+ * ('K') and, with a tty, run on a pty of the sandbox's devpts with window
+ * sizes ('W'). An "sftp" request hands the connection to a forked child
+ * serving SFTP (sftpsrv.h); it counts as an exec until it is reaped.
+ *
  * Runs in init only: single-threaded, non-blocking, bounded (connections,
- * buffered output per connection, request size, time to send a request).
+ * buffered output and stdin per connection, request size, time to send a
+ * request).
  */
 #ifndef MAGS_RUNTIME_EXECSRV_H
 #define MAGS_RUNTIME_EXECSRV_H
@@ -25,7 +31,7 @@
 
 #define EXECSRV_CONN_MAX     256   /* live connections (execs included) */
 #define EXECSRV_ORPHAN_MAX   256   /* pipes still held by background processes */
-#define EXECSRV_POLLFD_MAX   (1 + 3 * EXECSRV_CONN_MAX + EXECSRV_ORPHAN_MAX)
+#define EXECSRV_POLLFD_MAX   (1 + 4 * EXECSRV_CONN_MAX + EXECSRV_ORPHAN_MAX) /* client, 2 pipes, stdin */
 #define EXECSRV_REQUEST_MS   10000 /* to send the whole request */
 
 struct exec_conn;

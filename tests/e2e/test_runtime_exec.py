@@ -7,6 +7,9 @@
 
 The protocol is spoken here from Python (frames: type byte, 4-byte
 big-endian length, payload) and through `mags-runtime exec`.
+
+Interactive execs (issue 5): stdin streamed as 'I' frames, signals as 'K',
+a pty with 'W' window sizes (the SSH gateway's side of the protocol).
 """
 import json
 import os
@@ -289,7 +292,13 @@ def test_bad_requests_get_an_error_frame(sandboxes):
     sb = sandboxes()
     for req, word in (({"command": ""}, "command"), ({"op": "reboot"}, "op"),
                       ({"command": "x", "timeout": -1}, "timeout"),
-                      ({"command": "x", "tty": True}, "tty")):
+                      ({"command": "x", "stdin": "a", "stdin_stream": True}, "stdin"),
+                      ({"command": "x", "stdin": "a", "tty": True}, "stdin"),
+                      ({"command": "x", "tty": True, "rows": 0}, "rows"),
+                      ({"command": "x", "tty": True, "cols": 1001}, "cols"),
+                      ({"command": "x", "term": "a b"}, "term"),
+                      ({"command": "x", "term": "x" * 65}, "term"),
+                      ({"command": "x", "stdin_stream": 1}, "stdin_stream")):
         out, err, t, payload = request(sb.control, req)
         assert t == "R" and word in payload.decode(), (req, t, payload)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -368,3 +377,237 @@ def test_sandbox_survives_the_death_of_its_spawner(sandboxes):
     assert wait_until(lambda: not os.path.exists("/proc/%d" % sb.runtime_pid), 10)
     assert sb.state_lines()[-1] == "stopped"
     assert not sb.control.exists()
+
+
+# ---- interactive execs: streamed stdin, signals, tty (issue 5) ------------
+
+class Stream:
+    """One exec whose stdin and signals go as frames while it runs."""
+
+    def __init__(self, path, timeout=30, **req):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        for _ in range(100):
+            try:
+                self.s.connect(str(path))
+                break
+            except BlockingIOError:  # the listen backlog is full: init is busy
+                time.sleep(0.05)
+        self.s.sendall(frame("Q", json.dumps(req).encode()))
+        self.out, self.err, self.types = b"", b"", []
+        self.final = None
+
+    def send(self, t, payload=b""):
+        self.s.sendall(frame(t, payload))
+
+    def stdin(self, data):
+        for i in range(0, len(data), 65536):
+            self.send("I", data[i:i + 65536])
+
+    def eof(self):
+        self.send("I", b"")
+
+    def signal(self, sig):
+        self.send("K", bytes([int(sig)]))
+
+    def winsize(self, rows, cols):
+        self.send("W", struct.pack(">HH", rows, cols))
+
+    def _one(self):
+        hdr = recv_exact(self.s, 5)
+        t, n = chr(hdr[0]), struct.unpack(">I", hdr[1:])[0]
+        payload = recv_exact(self.s, n)
+        self.types.append(t)
+        if t == "O":
+            self.out += payload
+        elif t == "E":
+            self.err += payload
+        else:
+            self.final = (t, payload)
+
+    def read_until(self, pred, timeout=20):
+        end = time.monotonic() + timeout
+        while not pred(self):
+            assert self.final is None, (self.final, self.out, self.err)
+            assert time.monotonic() < end, (self.out, self.err)
+            self._one()
+
+    def finish(self):
+        while self.final is None:
+            self._one()
+        self.s.close()
+        return self.final
+
+    def exit_code(self):
+        t, payload = self.finish()
+        assert t == "X", (t, payload, self.out, self.err)
+        return json.loads(payload)["exit_code"]
+
+
+def test_streamed_stdin_echoes_megabytes_exactly(sandboxes):
+    sb = sandboxes()
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    st = Stream(sb.control, command="cat", stdin_stream=True)
+
+    def feed():
+        # Odd-sized frames; init stops reading us while the exec lags.
+        pos, size = 0, 1
+        while pos < len(data):
+            st.send("I", data[pos:pos + size])
+            pos += size
+            size = size * 7 % 65536 + 1
+        st.eof()
+    t = threading.Thread(target=feed)
+    t.start()
+    code = st.exit_code()
+    t.join(30)
+    assert code == 0
+    assert len(st.out) == len(data) and st.out == data
+    assert st.err == b""
+
+
+def test_streamed_stdin_eof_ends_the_reader(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="wc -c; echo after", stdin_stream=True)
+    st.stdin(b"abc")
+    st.stdin(b"defg\n")
+    st.eof()
+    assert st.exit_code() == 0
+    assert st.out.split() == [b"8", b"after"]
+    # A client that half-closes instead of sending an empty 'I'.
+    st = Stream(sb.control, command="cat", stdin_stream=True)
+    st.stdin(b"half")
+    st.s.shutdown(socket.SHUT_WR)
+    assert st.exit_code() == 0 and st.out == b"half"
+
+
+def test_streamed_stdin_to_an_exec_that_stops_reading(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="head -c 5; exit 3", stdin_stream=True)
+    st.stdin(b"12345678")
+    st.read_until(lambda s: s.final is not None or len(s.out) >= 5)
+    try:
+        st.stdin(os.urandom(2 * 1024 * 1024))  # into a closed pipe: dropped
+        st.eof()
+    except OSError:
+        pass  # init may already have sent X and closed
+    assert st.exit_code() == 3 and st.out == b"12345"
+    assert sb.exec("echo still")[1] == "still\n"
+
+
+def test_signal_frames(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="echo ready; sleep 100", stdin_stream=True)
+    st.read_until(lambda s: b"ready" in s.out)
+    st.signal(signal.SIGINT)
+    assert st.exit_code() == 130
+    # Signals outside the list are ignored; TERM then ends it.
+    st = Stream(sb.control, command="echo ready; sleep 100", stdin_stream=True)
+    st.read_until(lambda s: b"ready" in s.out)
+    for sig in (signal.SIGSTOP, signal.SIGSEGV, 0, 200):
+        st.signal(sig)
+    time.sleep(0.3)
+    assert st.final is None
+    st.send("K", b"")  # a bad length: ignored too
+    st.signal(signal.SIGTERM)
+    assert st.exit_code() == 143
+
+
+def test_unknown_client_frames_end_the_exec_with_an_error(sandboxes):
+    sb = sandboxes()
+    for bad in (frame("Q", b"{}"), frame("O", b"x"), b"Z\0\0\0\0",
+                b"I" + struct.pack(">I", 65537)):
+        st = Stream(sb.control, command="sleep 100; echo no", stdin_stream=True)
+        st.s.sendall(bad)
+        t, payload = st.finish()
+        assert t == "R", (bad, t, payload)
+        assert "X" not in st.types and st.out == b""
+    assert wait_until(lambda: json.loads(request(sb.control, {"op": "status"})[3])["execs"] == 0,
+                      10)
+    assert sb.exec("echo still")[1] == "still\n"
+
+
+def test_tty_exec(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="tty; stty size; echo err >&2; echo $TERM",
+                tty=True, rows=30, cols=100, term="vt100")
+    assert st.exit_code() == 0
+    lines = st.out.decode().split("\r\n")
+    assert lines[0].startswith("/dev/pts/") and lines[0][9:].isdigit(), lines
+    assert lines[1:4] == ["30 100", "err", "vt100"], lines
+    assert "E" not in st.types  # one stream: the terminal
+    # Defaults: 24x80 and the sandbox's TERM.
+    st = Stream(sb.control, command="stty size; echo $TERM", tty=True)
+    assert st.exit_code() == 0 and st.out == b"24 80\r\nxterm\r\n"
+
+
+def test_tty_window_size_changes(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="stty size; read x; stty size", tty=True,
+                rows=10, cols=20)
+    st.read_until(lambda s: b"10 20\r\n" in s.out)
+    st.winsize(50, 132)
+    st.winsize(0, 132)  # out of range: ignored
+    st.stdin(b"go\n")
+    assert st.exit_code() == 0
+    assert st.out.endswith(b"go\r\n50 132\r\n"), st.out
+
+
+def test_tty_shell_reads_from_the_terminal(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="sh", tty=True)
+    st.stdin(b"echo result-$((6*7))\n")
+    st.read_until(lambda s: b"result-42\r\n" in s.out)
+    st.stdin(b"sleep 100\n")
+    time.sleep(0.3)
+    st.stdin(b"\x03")  # ^C: the line discipline interrupts the sleep
+    st.stdin(b"echo back-$?\n")
+    st.read_until(lambda s: b"back-130" in s.out)
+    st.stdin(b"exit 5\n")
+    assert st.exit_code() == 5
+    # EOF on a terminal is ^D: cat ends.
+    st = Stream(sb.control, command="cat; echo done", tty=True)
+    st.stdin(b"line\n")
+    st.eof()
+    assert st.exit_code() == 0 and st.out.endswith(b"done\r\n")
+
+
+def test_tty_signal_and_hangup(sandboxes):
+    sb = sandboxes()
+    st = Stream(sb.control, command="echo ready; sleep 100", tty=True)
+    st.read_until(lambda s: b"ready" in s.out)
+    st.signal(signal.SIGINT)
+    assert st.exit_code() == 130
+    st = Stream(sb.control, command="echo $$ > /tmp/ttypid; sleep 100", tty=True)
+    time.sleep(0.5)
+    st.s.close()
+    assert wait_until(lambda: sb.exec("kill -0 $(cat /tmp/ttypid) 2>/dev/null || echo gone")[1]
+                      == "gone\n", 10)
+
+
+def test_cli_client_streams_stdin_and_tty(sandboxes):
+    sb = sandboxes()
+    data = os.urandom(1024 * 1024 + 7)
+    r = subprocess.run([str(RUNTIME), "exec", "--control", str(sb.control), "--stdin-stream",
+                        "--", "cat; exit 2"], input=data, capture_output=True, timeout=60)
+    assert r.returncode == 2 and r.stdout == data, (r.returncode, r.stderr)
+    r = subprocess.run([str(RUNTIME), "exec", "--control", str(sb.control), "--tty",
+                        "--term", "vt220", "--", "tty; echo $TERM"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"/dev/pts/") and r.stdout.endswith(b"\r\nvt220\r\n")
+
+
+def test_many_streaming_execs_with_stdin_waiting(sandboxes):
+    # Each polls four fds (client, stdout, stderr, a full stdin pipe).
+    sb = sandboxes()
+    n = 240
+    chunk = os.urandom(100 * 1024)  # more than a pipe holds
+    streams = [Stream(sb.control, timeout=60, command="sleep 2; wc -c", stdin_stream=True)
+               for _ in range(n)]
+    for st in streams:
+        st.stdin(chunk)
+        st.eof()
+    for st in streams:
+        assert st.exit_code() == 0 and st.out.strip() == str(len(chunk)).encode()
+    assert sb.exec("echo still")[1] == "still\n"

@@ -1,6 +1,8 @@
 /* Unit tests for the exec/control protocol codec (src/common/execproto.c). */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,6 +98,89 @@ static void ops(void **state)
 	assert_int_equal(parse("{\"op\": \"exec\", \"command\": \"x\"}", &r, &err), 0);
 	assert_int_equal(r.op, EXECPROTO_OP_EXEC);
 	execproto_request_release(&r);
+	assert_int_equal(parse("{\"op\": \"sftp\"}", &r, &err), 0);
+	assert_int_equal(r.op, EXECPROTO_OP_SFTP);
+	assert_null(r.command);
+	execproto_request_release(&r);
+}
+
+static void interactive_requests(void **state)
+{
+	struct execproto_request r;
+	struct mags_err err = { 0 };
+
+	/* tty: size, TERM, and stdin always streamed */
+	assert_int_equal(parse("{\"command\": \"sh\", \"tty\": true, \"rows\": 50,"
+			       " \"cols\": 1000, \"term\": \"xterm-256color\"}", &r, &err), 0);
+	assert_true(r.tty);
+	assert_true(r.stdin_stream);
+	assert_int_equal(r.rows, 50);
+	assert_int_equal(r.cols, 1000);
+	assert_string_equal(r.term, "xterm-256color");
+	execproto_request_release(&r);
+	/* defaults */
+	assert_int_equal(parse("{\"command\": \"sh\", \"tty\": true}", &r, &err), 0);
+	assert_int_equal(r.rows, EXECPROTO_DEFAULT_ROWS);
+	assert_int_equal(r.cols, EXECPROTO_DEFAULT_COLS);
+	assert_null(r.term);
+	execproto_request_release(&r);
+	/* pipes with streamed stdin */
+	assert_int_equal(parse("{\"command\": \"cat\", \"stdin_stream\": true}", &r, &err), 0);
+	assert_false(r.tty);
+	assert_true(r.stdin_stream);
+	assert_null(r.stdin_data);
+	execproto_request_release(&r);
+	assert_int_equal(parse("{\"command\": \"cat\", \"stdin_stream\": false, \"stdin\": \"x\"}",
+			       &r, &err), 0);
+	assert_false(r.stdin_stream);
+	assert_int_equal(r.stdin_len, 1);
+	execproto_request_release(&r);
+}
+
+static void window_sizes(void **state)
+{
+	unsigned char p[4];
+	unsigned rows = 0, cols = 0;
+
+	execproto_winsize_encode(p, 300, 1000);
+	assert_memory_equal(p, "\x01\x2c\x03\xe8", 4);
+	assert_int_equal(execproto_winsize_parse(p, 4, &rows, &cols), 0);
+	assert_int_equal(rows, 300);
+	assert_int_equal(cols, 1000);
+	assert_int_equal(execproto_winsize_parse(p, 3, &rows, &cols), -EINVAL);
+	assert_int_equal(execproto_winsize_parse(p, 5, &rows, &cols), -EINVAL);
+	assert_int_equal(execproto_winsize_parse("\0\0\0\x50", 4, &rows, &cols), -EINVAL);
+	assert_int_equal(execproto_winsize_parse("\0\x18\x03\xe9", 4, &rows, &cols), -EINVAL);
+	assert_int_equal(execproto_winsize_parse("\xff\xff\xff\xff", 4, &rows, &cols), -EINVAL);
+	assert_int_equal(rows, 300); /* untouched on failure */
+}
+
+static void signals(void **state)
+{
+	static const int ok[] = { SIGINT, SIGQUIT, SIGHUP, SIGTERM, SIGKILL, SIGUSR1,
+				  SIGUSR2, SIGWINCH };
+	static const int no[] = { 0, SIGSTOP, SIGCONT, SIGSEGV, SIGCHLD, SIGPIPE, SIGTSTP,
+				  SIGALRM, 64, 255, -1 };
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_true(execproto_signal_allowed(ok[i]));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		assert_false(execproto_signal_allowed(no[i]));
+}
+
+static void client_frames_are_known_types(void **state)
+{
+	unsigned char h[EXECPROTO_HDR];
+	char type;
+	uint32_t len;
+
+	for (const char *t = "IWK"; *t; t++) {
+		execproto_header(h, *t, 4);
+		assert_int_equal(execproto_peek(h, sizeof(h), EXECPROTO_INPUT_MAX, &type, &len), 1);
+		assert_int_equal(type, *t);
+	}
+	execproto_header(h, EXECPROTO_INPUT, EXECPROTO_INPUT_MAX + 1);
+	assert_int_equal(execproto_peek(h, sizeof(h), EXECPROTO_INPUT_MAX, &type, &len), -E2BIG);
 }
 
 static void rejects_bad_requests(void **state)
@@ -120,6 +205,18 @@ static void rejects_bad_requests(void **state)
 		{ "{\"command\": \"x\", \"timeout\": 999999999}", "'timeout'" },
 		{ "{\"command\": \"x\", \"tty\": 1}", "'tty'" },
 		{ "{\"command\": \"x\", \"stdin\": 1}", "'stdin'" },
+		{ "{\"command\": \"x\", \"stdin_stream\": \"yes\"}", "'stdin_stream'" },
+		{ "{\"command\": \"x\", \"stdin\": \"a\", \"stdin_stream\": true}", "'stdin'" },
+		{ "{\"command\": \"x\", \"stdin\": \"a\", \"tty\": true}", "'stdin'" },
+		{ "{\"command\": \"x\", \"tty\": true, \"rows\": 0}", "'rows'" },
+		{ "{\"command\": \"x\", \"tty\": true, \"rows\": 1001}", "'rows'" },
+		{ "{\"command\": \"x\", \"tty\": true, \"cols\": -5}", "'cols'" },
+		{ "{\"command\": \"x\", \"tty\": true, \"cols\": \"80\"}", "'cols'" },
+		{ "{\"command\": \"x\", \"term\": \"\"}", "'term'" },
+		{ "{\"command\": \"x\", \"term\": \"a b\"}", "'term'" },
+		{ "{\"command\": \"x\", \"term\": \"a\\nb\"}", "'term'" },
+		{ "{\"command\": \"x\", \"term\": \"\u00e9\"}", "'term'" },
+		{ "{\"command\": \"x\", \"term\": \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", "'term'" },
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -185,6 +282,35 @@ static void encode_then_parse(void **state)
 	json = execproto_request_encode(&st, &len);
 	assert_string_equal(json, "{\"op\":\"stop\"}");
 	free(json);
+
+	st.op = EXECPROTO_OP_SFTP;
+	json = execproto_request_encode(&st, &len);
+	assert_string_equal(json, "{\"op\":\"sftp\"}");
+	free(json);
+}
+
+static void encode_then_parse_interactive(void **state)
+{
+	struct execproto_request tty = {
+		.command = "sh", .tty = 1, .rows = 40, .cols = 120, .term = "vt100",
+	}, pipes = { .command = "cat", .stdin_stream = 1 }, out;
+	struct mags_err err = { 0 };
+	size_t len;
+	char *json = execproto_request_encode(&tty, &len);
+
+	assert_int_equal(execproto_request_parse(json, len, &out, &err), 0);
+	assert_true(out.tty && out.stdin_stream);
+	assert_int_equal(out.rows, 40);
+	assert_int_equal(out.cols, 120);
+	assert_string_equal(out.term, "vt100");
+	execproto_request_release(&out);
+	free(json);
+
+	json = execproto_request_encode(&pipes, &len);
+	assert_int_equal(execproto_request_parse(json, len, &out, &err), 0);
+	assert_true(!out.tty && out.stdin_stream);
+	execproto_request_release(&out);
+	free(json);
 }
 
 static void exit_frames(void **state)
@@ -217,6 +343,11 @@ int main(void)
 		cmocka_unit_test(limits),
 		cmocka_unit_test(encode_then_parse),
 		cmocka_unit_test(exit_frames),
+		cmocka_unit_test(interactive_requests),
+		cmocka_unit_test(window_sizes),
+		cmocka_unit_test(signals),
+		cmocka_unit_test(client_frames_are_known_types),
+		cmocka_unit_test(encode_then_parse_interactive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
