@@ -1,9 +1,11 @@
 /*
  * cmd_ssh.c - `mags ssh <name>` (contract §1.7): an interactive shell in a
  * sandbox. The sandbox is started first when none is live (as `mags new`
- * would), then POST /access on port 22 hands out a host, a port and a
- * one-off private key; the key goes to a 0600 temporary file for the
- * ssh child and is removed when ssh exits.
+ * would), or woken first when it sleeps (an exec of `true`, for which the
+ * server wakes it; a login would wake it too, but inside ssh's timeouts).
+ * Then POST /access on port 22 hands out a host, a port and a one-off
+ * private key; the key goes to a 0600 temporary file for the ssh child
+ * and is removed when ssh exits.
  */
 #include "mags/cli.h"
 
@@ -168,6 +170,17 @@ int cmd_ssh(int argc, char **argv)
 		r = new_sandbox(ctx.client, &a, &id);
 		if (r)
 			goto out;
+	}
+	if (job && !strcmp(cli_jstr(job, "status", ""), "sleeping")) {
+		json_t *res = NULL;
+
+		cli_hint(stderr, "Waking sandbox '%s'...", target);
+		r = mags_job_exec(ctx.client, id, "true", 0, NULL, NULL, NULL, &res, &err);
+		json_decref(res);
+		if (r < 0) {
+			r = cli_fail(&err);
+			goto out;
+		}
 	}
 	r = mags_job_access(ctx.client, id, 22, &acc, &err);
 	if (r < 0) {

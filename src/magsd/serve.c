@@ -128,6 +128,8 @@ static void on_job_change(const char *job_id, void *arg)
 	logs_wake(srv->logs, job_id);
 }
 
+static int proxy_job_state(const char *job_id, void *arg);
+
 static void on_job_end(const char *job_id, void *arg)
 {
 	struct server *srv = arg;
@@ -136,7 +138,8 @@ static void on_job_end(const char *job_id, void *arg)
 	lifecycle_on_end(srv, job_id);
 	if (srv->proxy)   /* off when its port was taken */
 		proxy_job_ended(srv->proxy, job_id);
-	if (srv->sshgw)
+	/* SSH keys outlive a sleep (a login wakes the sandbox), not the job */
+	if (srv->sshgw && proxy_job_state(job_id, srv) != PROXY_JOB_SLEEPING)
 		sshgw_job_ended(srv->sshgw, job_id);
 }
 
@@ -199,6 +202,24 @@ static int proxy_job_wake(const char *job_id, void *arg)
 	return lifecycle_wake(arg, job_id, proxy_woken, NULL) < 0 ? -1 : 0;
 }
 
+static void ssh_job_busy(const char *job_id, int begin, void *arg)
+{
+	if (begin)
+		lifecycle_exec_begin(arg, job_id);
+	else
+		lifecycle_exec_end(arg, job_id);
+}
+
+static int ssh_job_wake(const char *job_id, sshgw_woken_fn cb, void *cbarg, void *arg)
+{
+	return lifecycle_wake(arg, job_id, cb, cbarg);
+}
+
+static void ssh_job_wake_cancel(const char *job_id, sshgw_woken_fn cb, void *cbarg, void *arg)
+{
+	lifecycle_wake_cancel(arg, job_id, cb, cbarg);
+}
+
 /* The URL proxy and the SSH gateway (issue 5). A port that cannot be
  * bound is a warning, not a failure: the API still serves, and /access
  * answers 503 for what is missing. */
@@ -228,8 +249,12 @@ static void start_edges(struct server *srv)
 		if (!srv->sshgw) {
 			log_warn("%s: SSH access is off", err.msg);
 		} else {
-			/* an SSH session is activity: its sandbox does not sleep */
-			sshgw_set_hooks(srv->sshgw, NULL, proxy_job_activity, srv);
+			/* an SSH session is activity, its command an exec in
+			 * flight (no sleep under it); a login wakes the sandbox */
+			struct sshgw_hooks h = { .activity = proxy_job_activity, .busy = ssh_job_busy,
+						 .wake = ssh_job_wake, .wake_cancel = ssh_job_wake_cancel,
+						 .arg = srv };
+			sshgw_set_hooks(srv->sshgw, &h);
 			log_info("SSH gateway on port %d", sshgw_port(srv->sshgw));
 		}
 	}

@@ -5,12 +5,12 @@ finds the job by the key and runs the command through the job's control
 socket (the exec protocol of src/common/execproto.h), at
 DATA_DIR/run/<job>.sock (sshgw_control_path).
 
-magsd does not start its runtimes with --control yet (the long-lived
-sandboxes work adds it), so each test job gets a stand-in: a real
-mags-runtime sandbox (busybox, --keep-alive) started by the test with
-its control socket at that path and MARK=<name> in its environment, so
-the tests can tell which sandbox answered. When magsd passes --control
-itself, the stand-in is unnecessary and the tests stay the same.
+magsd gives only persistent jobs a control socket, so each (plain) test
+job here gets a stand-in: a real mags-runtime sandbox (busybox,
+--keep-alive) started by the test with its control socket at that path
+and MARK=<name> in its environment, so the tests can tell which sandbox
+answered. Persistent sandboxes, PTY shells, scp/sftp transfers and wake
+on login are in test_ssh_live.py.
 """
 import json
 import os
@@ -118,11 +118,11 @@ def test_exec_output_and_exit_code(ssrv, jobs):
     assert r.stderr == "err\n"
 
 
-def test_pty_request_accepted_command_runs(ssrv, jobs):
-    # `ssh -t host cmd` asks for a PTY: accepted, the command runs without one
-    r = ssh(ssrv, jobs["keys"]["a"], "echo tty; exit 5", extra=("-tt",))
+def test_pty_request_runs_the_command_on_a_tty(ssrv, jobs):
+    # `ssh -tt host cmd`: the command gets a terminal
+    r = ssh(ssrv, jobs["keys"]["a"], "tty; exit 5", extra=("-tt",))
     assert r.returncode == 5, r
-    assert "tty" in r.stdout
+    assert r.stdout.startswith("/dev/pts/"), r
 
 
 def test_key_names_the_job(ssrv, jobs):
@@ -166,17 +166,35 @@ def test_each_call_issues_a_new_key_all_valid(ssrv, jobs):
     assert ssh(ssrv, jobs["keys"]["a"], "echo $MARK").stdout == "jobA\n"
 
 
-def test_shell_without_pty_support_explains(ssrv, jobs):
-    r = ssh(ssrv, jobs["keys"]["a"], None)
-    assert r.returncode == 1, r
-    assert "interactive shells are not available yet" in r.stderr
+def test_shell_without_pty_reads_stdin(ssrv, jobs):
+    # `ssh host` with stdin not a terminal: a login shell without a tty,
+    # fed by the channel; its exit is the session's exit status
+    r = ssh(ssrv, jobs["keys"]["a"], None, input="echo $MARK; tty; exit 7\n")
+    assert r.returncode == 7, r
+    assert r.stdout.splitlines()[0] == "jobA", r
+    assert "not a tty" in r.stdout, r
 
 
-def test_sftp_subsystem_refused_cleanly(ssrv, jobs):
+def test_stdin_beyond_the_old_limit(ssrv, jobs):
+    # stdin is streamed: 3 MB arrive whole (the first gateway capped it at 1 MiB)
+    data = "0123456789abcdef" * (3 * 65536)
+    r = ssh(ssrv, jobs["keys"]["a"], "wc -c", input=data)
+    assert r.returncode == 0, r
+    assert r.stdout.strip() == str(len(data)), r
+
+
+def test_sftp_subsystem(ssrv, jobs):
     r = subprocess.run(["sftp", "-i", str(jobs["keys"]["a"]), "-P", str(ssrv.ssh_port),
-                        *SSH_OPTS, "-b", "-", "root@127.0.0.1"], input="ls\n",
+                        *SSH_OPTS, "-b", "-", "root@127.0.0.1"], input="pwd\nls /\n",
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0
+    assert r.returncode == 0, r
+    assert "Remote working directory: /root" in r.stdout, r
+    assert "bin" in r.stdout, r
+
+
+def test_other_subsystem_refused(ssrv, jobs):
+    r = ssh(ssrv, jobs["keys"]["a"], "nosuch", extra=("-s",))
+    assert r.returncode != 0, r
 
 
 def test_ended_job_key_refused(ssrv, jobs):
