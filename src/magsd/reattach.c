@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,8 +36,29 @@
 
 #define STATUS_WAIT_MS 2000
 
+/* A canonical decimal in [min, max] (no sign but '-', no leading zeros, no
+ * trailing bytes): 0, or -1. atoi would wrap "supervisor 4294967297" to
+ * pid 1, which the orphan sweep would then signal. */
+static int state_number(const char *s, long min, long max, long *out)
+{
+	const char *d = s[0] == '-' ? s + 1 : s;
+	char *end;
+	long v;
+
+	if (*d < '0' || *d > '9' || (d[0] == '0' && d[1]) || (s != d && d[0] == '0'))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 int reattach_state_parse(const char *text, struct reattach_state *out)
 {
+	long v;
+
 	memset(out, 0, sizeof(*out));
 	out->script_exit = -1;
 	for (const char *p = text; *p;) {
@@ -49,11 +71,11 @@ int reattach_state_parse(const char *text, struct reattach_state *out)
 		snprintf(line, sizeof(line), "%.*s", (int)(n < 255 ? n : 255), p);
 		p = nl + 1;
 		if (!strncmp(line, "supervisor ", 11))
-			out->pid = (pid_t)atoi(line + 11);
+			out->pid = state_number(line + 11, 1, INT32_MAX, &v) == 0 ? (pid_t)v : 0;
 		else if (!strncmp(line, "started", 7))
 			out->started = 1;
 		else if (!strncmp(line, "script-exit ", 12))
-			out->script_exit = atoi(line + 12);
+			out->script_exit = state_number(line + 12, 0, 255, &v) == 0 ? (int)v : -1;
 		else if (!strncmp(line, "exit ", 5) || !strcmp(line, "stopped") ||
 			 !strcmp(line, "timeout") || !strncmp(line, "error", 5))
 			out->ended = 1;
@@ -196,6 +218,81 @@ static void orphans(struct server *srv)
 	closedir(d);
 }
 
+/*
+ * Sandboxes of a daemon that was killed (SIGKILL, OOM) whose jobs end
+ * "daemon restarted" below: their runtimes go on (own process group, no
+ * parent-death signal), so they are stopped. An ephemeral runtime keeps
+ * no state file (orphans()); it is found in /proc by its "--id", which
+ * must name an unfinished job of this data dir (ids are UUIDs). Only
+ * process-group leaders: the sandbox's own process shares the command line.
+ */
+static void strays(struct server *srv)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char path[300], buf[4096], *p;
+		const char *id = NULL, *end;
+		long pgrp = 0;
+		struct job job;
+		ssize_t n;
+		int fd;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		pid_t pid = (pid_t)atoi(e->d_name);
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		buf[n > 0 ? n : 0] = '\0';
+		/* "pid (comm) state ppid pgrp ..." */
+		if (!(p = strrchr(buf, ')')) || sscanf(p + 1, " %*c %*d %ld", &pgrp) != 1 ||
+		    pgrp != pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		end = buf + n;
+		size_t l0 = strlen(buf);
+		if (l0 < 12 || strcmp(buf + l0 - 12, "mags-runtime") || buf + l0 + 1 >= end ||
+		    strcmp(buf + l0 + 1, "run"))
+			continue;
+		/* the options, up to "--" (the script follows it) */
+		for (const char *a = buf; a < end && strcmp(a, "--"); a += strlen(a) + 1) {
+			const char *v = a + strlen(a) + 1;
+			if (!strcmp(a, "--id") && v < end)
+				id = v;
+		}
+		if (!id || strlen(id) >= JOB_ID_MAX || supervisor_is_live(srv->sv, id) ||
+		    store_job_get(srv->store, id, NULL, &job) < 0)
+			continue;
+		int unfinished = !strcmp(job.status, "accepted") || !strcmp(job.status, "running");
+		job_release(&job);
+		if (!unfinished)
+			continue;
+		int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (pidfd < 0)
+			continue;
+		log_warn("sandbox of job %s (runtime pid %d) outlived the daemon that started "
+			 "it: stopping it", id, (int)pid);
+		(void)syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, NULL, 0);
+		close(pidfd);
+	}
+	closedir(d);
+}
+
 static int keep_live(const char *job_id, void *arg)
 {
 	struct server *srv = arg;
@@ -210,6 +307,7 @@ void reattach_all(struct server *srv)
 
 	(void)store_job_list_live_persistent(srv->store, one, &c);
 	orphans(srv);
+	strays(srv);
 	r = store_job_recover_except(srv->store, "daemon restarted", time_now_ms(), keep_live, srv);
 	if (c.adopted || c.restarted || c.lost)
 		log_info("re-attached %d sandbox%s, restarted %d always-on, %d lost", c.adopted,
