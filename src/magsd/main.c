@@ -7,6 +7,7 @@
 
 #include "magsd/admin.h"
 #include "magsd/config.h"
+#include "magsd/crashpoint.h"
 #include "magsd/openapi.h"
 #include "magsd/serve.h"
 #include "common/banned.h"
@@ -23,6 +24,7 @@ static const struct command commands[] = {
 	{ "token", cmd_token, "create --user NAME | revoke ID | list --user NAME" },
 	{ "image", cmd_image, "build busybox|default | import NAME TARBALL | list" },
 	{ "routes", cmd_routes, "print the REST API's routes, one METHOD PATH a line" },
+	{ "crash-points", cmd_crash_points, "list the crash points MAGS_CRASH_AT can arm (tests)" },
 };
 
 static void usage(FILE *f)

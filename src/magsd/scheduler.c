@@ -20,6 +20,7 @@
 
 #include "common/util.h"
 #include "magsd/api_validate.h"
+#include "magsd/crashpoint.h"
 #include "magsd/log.h"
 #include "magsd/serve.h"
 #include "magsd/supervisor.h"
@@ -98,6 +99,7 @@ static int submit_job(struct server *srv, const char *user_id, const struct job_
 		job_release(&job);
 		return r;
 	}
+	crashpoint("cron:job-inserted");
 	if (with_ws) {
 		workspace_job_launch(srv->ws, &job);
 	} else if (supervisor_spawn(srv->sv, &job, jr->env, jr->n_env, NULL, &serr) < 0) {
@@ -212,7 +214,9 @@ static int fire(struct scheduler *sc, const struct store_cron *c, int skip, int6
 		return r;
 	}
 	log_info("cron %s ('%s') fired: job %s", c->id, c->name, job_id);
+	crashpoint("cron:job-launched");
 	(void)store_cron_record(st, c->id, now, "fired", job_id, NULL, next);
+	crashpoint("cron:recorded");
 	return 0;
 }
 
@@ -229,6 +233,8 @@ static void tick(struct scheduler *sc)
 		n = 0;
 		due = NULL;
 	}
+	if (n)
+		crashpoint("cron:due-read");
 	for (size_t i = 0; i < n; i++) {
 		struct store_cron *c = &due[i];
 		struct scheduler_plan plan;

@@ -42,6 +42,7 @@
 #include <zstd.h>
 
 #include "common/util.h"
+#include "magsd/crashpoint.h"
 #include "magsd/manifest.h"
 #include "common/banned.h"
 
@@ -251,6 +252,7 @@ static void crash_point(void)
 	crash_count++;
 	if (s && *s && strtol(s, NULL, 10) == crash_count)
 		_exit(99);
+	crashpoint("sync:write");
 }
 
 static int os_put_buf(struct objstore *os, const char *key, const void *buf, size_t len,
@@ -1685,6 +1687,7 @@ int snapshot_restore(struct objstore *os, const char *cache_dir, const char *has
 		err_wrap(err, "restore snapshot '%.12s'", hash);
 		goto out;
 	}
+	crashpoint("restore:blobs-fetched");
 
 	rs.first_child = xmalloc((m.n + 1) * sizeof(size_t));
 	rs.next_sibling = xmalloc((m.n + 1) * sizeof(size_t));
@@ -1708,6 +1711,7 @@ int snapshot_restore(struct objstore *os, const char *cache_dir, const char *has
 		err_sys(err, -r, "restore into '%s': attributes", dest_dir);
 		goto out;
 	}
+	crashpoint("restore:tree-built");
 	if (syncfs(destfd) < 0)
 		r = err_sys(err, errno, "restore into '%s': syncfs", dest_dir);
 out:

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "common/banned.h"
 
+#include "magsd/crashpoint.h"
 #include "magsd/objstore.h"
 #include "magsd/snapshot.h"
 
@@ -61,6 +62,7 @@ int syncer_sync(const struct config *cfg, const char *user_id, const char *name,
 		goto out;
 	if (strcmp(out, parent) && (r = snapshot_head_set(os, user_id, name, out, err)) < 0)
 		goto out;
+	crashpoint("sync:head-set");
 	snprintf(hash_out, SYNCER_HASH_MAX, "%s", out);
 	r = 0;
 out:

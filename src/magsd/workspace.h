@@ -51,9 +51,10 @@ void workspace_job_launch(struct workspaces *w, const struct job *job);
 /* The supervisor reaped a job's runtime (supervisor_on_end). */
 void workspace_job_ended(struct workspaces *w, const char *job_id);
 
-/* POST /mags-jobs/{id}/stop of a job on a persistent workspace: 1 if req
- * was suspended until the final sync ends (then answered with the job), 0
- * if the caller answers now. */
+/* POST /mags-jobs/{id}/stop of a job holding a workspace: 1 if req was
+ * suspended until the workspace is free (its sandbox ended and, if it
+ * syncs, the final sync ended; then answered with the job), 0 if the
+ * caller answers now. */
 int workspace_stop_wait(struct workspaces *w, struct http_req *req, const char *job_id);
 
 /* POST /mags-jobs/{id}/sync: suspends req and answers after a sync. */
