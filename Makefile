@@ -110,13 +110,30 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 
 fuzz: $(FUZZ_BINS)
 
+# Run every target (or FUZZ_TARGETS="a b") for FUZZ_SECONDS over a scratch
+# copy of its corpus; prints executions and coverage per target.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+fuzz-run: $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+	tests/fuzz/run.sh $(B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 e2e: all
 	MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(wildcard tests/security) $(PYTEST_ARGS)
 
-test: all unit fuzz-replay e2e
+# The warm pool must not change behaviour: the tests that start jobs run
+# again without a pool and with a pool of one (MAGS_TEST_POOL, conftest.py).
+POOL_E2E := $(wildcard tests/e2e/test_run.py tests/e2e/test_longlived.py \
+	tests/e2e/test_job_network.py tests/e2e/test_limits.py \
+	tests/e2e/test_isolation.py tests/e2e/test_usage_cgroup.py \
+	tests/e2e/test_teardown.py)
+e2e-pool: all
+	MAGS_TEST_POOL=0 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra $(POOL_E2E) $(PYTEST_ARGS)
+	MAGS_TEST_POOL=1 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra $(POOL_E2E) $(PYTEST_ARGS)
+
+test: all unit fuzz-replay e2e e2e-pool
 
 bench: all
-	bench/run.sh
+	MAGS_BUILD_DIR=$(B) bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/mags/web
@@ -126,7 +143,7 @@ install: all
 clean:
 	rm -rf $(B)
 
-.PHONY: all unit e2e test bench install clean fuzz fuzz-replay
+.PHONY: all unit e2e e2e-pool test bench install clean fuzz fuzz-replay fuzz-run
 .SECONDARY:
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

@@ -46,7 +46,10 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->ssh_listen, sizeof(cfg->ssh_listen), "%s", CONFIG_DEFAULT_SSH_LISTEN);
 	cfg->ssh_max_sessions = 128;
 	cfg->idle_timeout = 600;
+	cfg->pool_min = 1;
+	cfg->pool_max = 8;
 	snprintf(cfg->network, sizeof(cfg->network), "nat");
+	snprintf(cfg->dns_forward, sizeof(cfg->dns_forward), "auto");
 }
 
 const char *config_data_dir(const char *flag)
@@ -98,6 +101,8 @@ static const struct {
 	{ "proxy_connect_wait", 0, 600, offsetof(struct config, proxy_connect_wait) },
 	{ "ssh_max_sessions", 1, 4096, offsetof(struct config, ssh_max_sessions) },
 	{ "idle_timeout", 0, 30LL * 86400, offsetof(struct config, idle_timeout) },
+	{ "pool_min", 0, 256, offsetof(struct config, pool_min) },
+	{ "pool_max", 0, 256, offsetof(struct config, pool_max) },
 };
 
 /* String settings: the value is copied whole or refused if too long. */
@@ -109,6 +114,7 @@ static const struct {
 	STR_KEY(s3_endpoint), STR_KEY(s3_bucket), STR_KEY(s3_prefix), STR_KEY(s3_region),
 	STR_KEY(s3_access_key), STR_KEY(s3_secret_key), STR_KEY(web_dir),
 	STR_KEY(proxy_test_addr), STR_KEY(ssh_host), STR_KEY(ssh_host_key),
+	STR_KEY(dns_upstream),
 #undef STR_KEY
 };
 
@@ -154,6 +160,13 @@ int config_set(struct config *cfg, const char *key, const char *value,
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "'network': must be 'nat' or 'none', got '%.32s'", value);
 		snprintf(cfg->network, sizeof(cfg->network), "%s", value);
+		return 0;
+	}
+	if (!strcmp(k, "dns_forward")) {
+		if (strcmp(value, "auto") && strcmp(value, "on") && strcmp(value, "off"))
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "'dns_forward': must be 'auto', 'on' or 'off', got '%.32s'", value);
+		snprintf(cfg->dns_forward, sizeof(cfg->dns_forward), "%s", value);
 		return 0;
 	}
 	if (!strcmp(k, "upload_max")) {
@@ -296,6 +309,8 @@ int config_load_env(struct config *cfg, struct mags_err *err)
 		"web_dir", "proxy_listen", "url_domain", "proxy_idle_timeout",
 		"proxy_max_conns", "proxy_connect_wait", "proxy_test_addr", "ssh_listen",
 		"ssh_host", "ssh_host_key", "ssh_max_sessions", "idle_timeout", "network",
+		"pool_min", "pool_max",
+		"dns_upstream", "dns_forward",
 	};
 	char name[64];
 

@@ -63,10 +63,18 @@ struct config {
 	int ssh_max_sessions;     /* SSH connections at once; more are closed */
 	/* long-lived sandboxes (issue 4: lifecycle.c) */
 	int idle_timeout;         /* seconds without activity before a persistent job sleeps */
+	/* warm pool (issue 8: pool.c): sandboxes built ahead, between
+	 * pool_min and pool_max as demand asks (0/0 = none, every job cold) */
+	int pool_min;
+	int pool_max;
 	/* sandbox network (issue 5: network.c) */
 	char network[8];          /* "nat" (default): jobs get a link and NAT
 	                           * egress unless they ask for "none"; "none":
 	                           * loopback only for every job */
+	char dns_upstream[256];   /* "ip[:port] ..." the resolvers magsd asks (dns.c);
+	                           * "" = the host's /etc/resolv.conf */
+	char dns_forward[8];      /* "auto" (default: on when the host's resolvers
+	                           * are all on its loopback), "on", "off" */
 };
 
 /* Built-in defaults, data_dir included. */
@@ -83,7 +91,8 @@ const char *config_data_dir(const char *flag);
  * "cron_clock_offset", "web_dir", "proxy_listen", "url_domain",
  * "proxy_idle_timeout", "proxy_max_conns", "proxy_connect_wait",
  * "proxy_test_addr", "ssh_listen", "ssh_host", "ssh_host_key",
- * "ssh_max_sessions", "network", "idle_timeout" (0 = never sleep); '-' and
+ * "ssh_max_sessions", "network", "idle_timeout" (0 = never sleep),
+ * "dns_upstream", "dns_forward"; '-' and
  * '_' are the same).
  * -ENOENT for an unknown key, -EINVAL for a bad value; err says which. */
 int config_set(struct config *cfg, const char *key, const char *value,

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,9 +31,12 @@
 #include "common/netcfg.h"
 #include "common/util.h"
 #include "magsd/api_usage.h"
+#include "magsd/crashpoint.h"
 #include "magsd/image.h"
 #include "magsd/log.h"
+#include "magsd/dns.h"
 #include "magsd/network.h"
+#include "magsd/pool.h"
 #include "magsd/task.h"
 #include "common/banned.h"
 
@@ -41,6 +46,9 @@
 #define FINAL_GRACE_MS 30000
 #define STATE_POLL_MS 250            /* adopted sandboxes: state file re-read */
 #define SCRIPT_ARG_MAX (64 * 1024)   /* longer scripts go by --script-file */
+#define POOL_QUIET_MS 100            /* a refill waits for jobs this young to end... */
+#define POOL_REFILL_WAIT_MS 100      /* ...but not longer than this */
+#define POOL_SPAWN_BATCH 2           /* members spawned per loop turn */
 
 extern char **environ;
 
@@ -79,6 +87,7 @@ struct sandbox {
 	pid_t init_pid;
 	int has_script_exit;
 	int script_exit;
+	int64_t spawned_at;         /* monotonic ms */
 };
 
 struct supervisor {
@@ -100,6 +109,13 @@ struct supervisor {
 	void *on_event_arg;
 	supervisor_end_fn on_detach;
 	void *on_detach_arg;
+	/* the warm pool (pool.h): members are spawned here */
+	struct pool pool;
+	unsigned pool_seq;          /* names members pool-<magsd pid>-<seq> */
+	int64_t pool_retry_at;      /* after a member failed: no refill before */
+	int64_t pool_backoff;       /* ms, doubles per failure, reset by a success */
+	int64_t pool_want_since;    /* monotonic ms the pool is short since, 0 = full */
+	int shutting;               /* supervisor_shutdown ran: members count as live */
 };
 
 struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
@@ -114,6 +130,7 @@ struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
 	sv->runtime = xstrdup(runtime);
 	sv->image = xstrdup(image);
 	network_links_init(&sv->links);
+	pool_init(&sv->pool, cfg->pool_min, cfg->pool_max, time_mono_ms());
 	return sv;
 }
 
@@ -121,6 +138,16 @@ void supervisor_free(struct supervisor *sv)
 {
 	if (!sv)
 		return;
+	while (sv->pool.list) {
+		struct pool_member *m = sv->pool.list;
+		sv->pool.list = m->next;
+		loop_remove(sv->loop, m->watch);
+		if (m->status_fd >= 0)
+			close(m->status_fd);
+		if (m->spec_fd >= 0)
+			close(m->spec_fd);
+		free(m);
+	}
 	while (sv->list) {
 		struct sandbox *sb = sv->list;
 		sv->list = sb->next;
@@ -180,7 +207,8 @@ int supervisor_is_live(struct supervisor *sv, const char *job_id)
 
 int supervisor_live_count(struct supervisor *sv)
 {
-	return sv->live;
+	/* once shutting down, magsd also waits for the pool's members */
+	return sv->live + (sv->shutting ? pool_count(&sv->pool) : 0);
 }
 
 void supervisor_set_nat(struct supervisor *sv, int on)
@@ -190,8 +218,14 @@ void supervisor_set_nat(struct supervisor *sv, int on)
 
 int supervisor_job_ip(struct supervisor *sv, const char *job_id, char *ip, size_t n)
 {
-	struct sandbox *sb = find(sv, job_id);
+	struct sandbox *sb;
 
+	/* not a sandbox on its way out (going to sleep, stopping): its link
+	 * is about to go, and a wake's new sandbox has another address */
+	for (sb = sv->list; sb; sb = sb->next)
+		if (!strcmp(sb->id, job_id) && !sb->sleep_requested && !sb->stop_requested &&
+		    !sb->got_exit)
+			break;
 	if (!sb || !sb->ip[0])
 		return -ENOENT;
 	snprintf(ip, n, "%s", sb->ip);
@@ -247,6 +281,7 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 		sb->init_pid = (pid_t)atoi(line + 7);
 		(void)store_job_set_running(sv->store, sb->id, time_now_ms());
 		log_info("job %s running", sb->id);
+		crashpoint("job-start:running");
 		changed(sv, sb->id);
 	} else if (!strncmp(line, "exit ", 5)) {
 		char *end;
@@ -266,6 +301,7 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 			    i >= NETWORK_LINK_FIRST && i < NETWORK_LINK_END && !sv->links.used[i]) {
 				sv->links.used[i] = 1;
 				sb->link = (int)i;
+				dns_link_open((int)i);
 			}
 			if (store_job_set_ip(sv->store, sb->id, sb->ip) < 0)
 				log_warn("job %s: could not record its address in the database", sb->id);
@@ -359,9 +395,10 @@ static int slot_take(struct supervisor *sv)
 
 /* In the child between fork and exec: only the status pipe (as fd 3) and
  * stdio survive; signals back to defaults; own process group so a Ctrl-C
- * at magsd's terminal does not reach the sandbox behind magsd's back. */
+ * at magsd's terminal does not reach the sandbox behind magsd's back.
+ * stdin is /dev/null, or a pool member's job socket. */
 static void __attribute__((noreturn))
-child_exec(const char *runtime, char **argv, int wfd, int devnull)
+child_exec(const char *runtime, char **argv, int wfd, int in_fd)
 {
 	sigset_t none;
 
@@ -370,7 +407,7 @@ child_exec(const char *runtime, char **argv, int wfd, int devnull)
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
 	setpgid(0, 0);
-	if (dup2(devnull, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
 	if (wfd == 3) {
 		if (fcntl(3, F_SETFD, 0) < 0)
@@ -387,6 +424,104 @@ child_exec(const char *runtime, char **argv, int wfd, int devnull)
 	_exit(127);
 }
 
+/* Fork and exec the runtime with argv; *rfd = the read end of its status
+ * pipe (non-blocking). in_fd: its stdin (-1 = /dev/null). pid or -1 with
+ * err set. */
+static pid_t start_runtime(struct supervisor *sv, char **argv, int in_fd, int *rfd,
+			   struct mags_err *err)
+{
+	int pfd[2], devnull = -1;
+	pid_t pid;
+
+	if (in_fd < 0) {
+		devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (devnull < 0)
+			return err_sys(err, errno, "open '/dev/null'"), -1;
+		in_fd = devnull;
+	}
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		err_sys(err, errno, "status pipe");
+		if (devnull >= 0)
+			close(devnull);
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0)
+		child_exec(sv->runtime, argv, pfd[1], in_fd);
+	if (pid < 0) {
+		err_sys(err, errno, "fork");
+		close(pfd[0]);
+		pfd[0] = -1;
+	}
+	close(pfd[1]);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid > 0) {
+		(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		*rfd = pfd[0];
+	}
+	return pid;
+}
+
+/* The limits every sandbox gets: a pool member is built with them, so
+ * every job fits (there are no per-job limits yet). */
+struct limit_args {
+	char mem[24], cpus[32], pids[24];
+};
+
+static void limit_args(const struct supervisor *sv, struct limit_args *l)
+{
+	snprintf(l->mem, sizeof(l->mem), "%d", sv->cfg->memory_mb);
+	snprintf(l->cpus, sizeof(l->cpus), "%g", sv->cfg->cpus);
+	snprintf(l->pids, sizeof(l->pids), "%d", sv->cfg->pids);
+}
+
+static void uid_base_arg(int slot, char *buf, size_t n)
+{
+	snprintf(buf, n, "%lld",
+		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
+}
+
+/* Hand a pooled member its job: argv (NUL-terminated strings) in a memfd,
+ * over its stdin socket. 0 or -errno. */
+static int pool_send_job(struct pool_member *m, char **argv)
+{
+	union {
+		char raw[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	char kind = 'S';
+	struct iovec iov = { &kind, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	int fd = memfd_create("mags-job", MFD_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	for (size_t i = 0; argv[i] && r >= 0; i++)
+		r = write_full(fd, argv[i], strlen(argv[i]) + 1);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_control = ctl.raw;
+	mh.msg_controllen = sizeof(ctl.raw);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	while ((r = (int)sendmsg(m->spec_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 &&
+	       errno == EINTR)
+		;
+	r = r < 0 ? -errno : 0;
+	close(fd);
+	return r;
+}
+
+static void pool_member_status(int fd, uint32_t events, void *arg);
+
 int supervisor_spawn(struct supervisor *sv, const struct job *job,
 		     char *const *env, size_t n_env,
 		     const struct supervisor_layers *layers, struct mags_err *err)
@@ -401,12 +536,16 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, job->id);
 	_cleanup_free_ char *ctl = xasprintf("%s/run/%s.sock", dd, job->id);
 	_cleanup_free_ char *statep = xasprintf("%s/run/%s.state", dd, job->id);
-	char uidbase[24], timeout[24], mem[24], cpus[32], pids[24], loglimit[24];
+	char uidbase[24], timeout[24], loglimit[24];
+	struct limit_args lim;
 	char netaddr[24];
 	_cleanup_free_ char *allow = NULL;
+	_cleanup_free_ char *resolved = NULL;
 	char **argv;
 	size_t argc = 0;
-	int pfd[2], devnull, slot, link = -1, r;
+	int rfd = -1, slot, link = -1, want_net, r;
+	struct pool_member *m = NULL;
+	int pooled = 0;
 	pid_t pid;
 
 	if (!rootfs)
@@ -417,12 +556,47 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 		return err_sys(err, -r, "create '%s'", jobdir);
 	if ((r = mkdir_p(rundir_parent, 0700)) < 0)
 		return err_sys(err, -r, "create '%s'", rundir_parent);
-	slot = slot_take(sv);
-	if (slot < 0)
-		return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free sandbox slot");
 
-	snprintf(uidbase, sizeof(uidbase), "%lld",
-		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
+	/* The network: a link of our own unless the job or the server says
+	 * none (a job's allow list on a server without a network runs with
+	 * none: never more than it asked for). A member of the warm pool
+	 * brings its slot and link; the allow list is added when it takes
+	 * the job. */
+	/* names in an allow list become their addresses now (issue 5;
+	 * bounded in time, see dns.h), before a slot or link is taken */
+	if (sv->nat && job->network && !strncmp(job->network, "allow:", 6)) {
+		if (network_allow_resolve(job->network + 6, &resolved, err) < 0)
+			return -1;
+		if (strcmp(resolved, job->network + 6))
+			log_info("job %s: allow list %s is %s", job->id, job->network + 6, resolved);
+	}
+	want_net = sv->nat && !(job->network && !strcmp(job->network, "none"));
+	if (!sv->shutting)
+		m = pool_take(&sv->pool, want_net, time_mono_ms());
+cold:
+	if (m) {
+		slot = m->slot;
+		link = m->link;
+	} else {
+		slot = slot_take(sv);
+		if (slot < 0)
+			return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free sandbox slot");
+		link = -1;
+		if (want_net) {
+			link = network_link_take(&sv->links);
+			if (link < 0) {
+				sv->slots[slot] = 0;
+				return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free network link");
+			}
+		}
+	}
+	if (link >= 0) {
+		network_link_subnet(link, netaddr, sizeof(netaddr));
+		if (resolved)
+			allow = xstrdup(resolved);
+	}
+
+	uid_base_arg(slot, uidbase, sizeof(uidbase));
 	/* A persistent job keeps its sandbox (--keep-alive) and gets a control
 	 * socket and a state file (lifecycle.c, reattach.c). Woken from sleep
 	 * it runs its startup_command instead of its script. The timeout then
@@ -437,24 +611,8 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 				(job->startup_command && !strcmp(job->startup_command, script))))
 		tmo = 0;
 	snprintf(timeout, sizeof(timeout), "%d", tmo);
-	snprintf(mem, sizeof(mem), "%d", sv->cfg->memory_mb);
-	snprintf(cpus, sizeof(cpus), "%g", sv->cfg->cpus);
-	snprintf(pids, sizeof(pids), "%d", sv->cfg->pids);
+	limit_args(sv, &lim);
 	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
-
-	/* The network: a link of our own unless the job or the server says
-	 * none (a job's allow list on a server without a network runs with
-	 * none: never more than it asked for). */
-	if (sv->nat && !(job->network && !strcmp(job->network, "none"))) {
-		link = network_link_take(&sv->links);
-		if (link < 0) {
-			sv->slots[slot] = 0;
-			return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free network link");
-		}
-		network_link_subnet(link, netaddr, sizeof(netaddr));
-		if (job->network && !strncmp(job->network, "allow:", 6))
-			allow = xstrdup(job->network + 6);
-	}
 
 	if (!layers)
 		layers = &none;
@@ -468,9 +626,9 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	ARG("--run-dir"); ARG(rundir);
 	ARG("--uid-base"); ARG(uidbase);
 	ARG("--timeout"); ARG(timeout);
-	ARG("--memory-mb"); ARG(mem);
-	ARG("--cpus"); ARG(cpus);
-	ARG("--pids"); ARG(pids);
+	ARG("--memory-mb"); ARG(lim.mem);
+	ARG("--cpus"); ARG(lim.cpus);
+	ARG("--pids"); ARG(lim.pids);
 	ARG("--log-limit"); ARG(loglimit);
 	for (size_t i = 0; i < n_env; i++) {
 		ARG("--env");
@@ -503,7 +661,8 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 		ARG("--control"); ARG(ctl);
 		ARG("--state-file"); ARG(statep);
 	}
-	if (strlen(script) > SCRIPT_ARG_MAX) {
+	/* A pooled member reads its arguments from a memfd: no argv limit. */
+	if (!m && strlen(script) > SCRIPT_ARG_MAX) {
 		/* one execve argument is at most 128 KiB (MAX_ARG_STRLEN) */
 		_cleanup_close_ int sfd = open(scriptp, O_WRONLY | O_CREAT | O_TRUNC |
 					       O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -518,39 +677,46 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	argv[argc] = NULL;
 #undef ARG
 
-	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (devnull < 0) {
-		r = err_sys(err, errno, "open '/dev/null'");
-		goto fail_slot;
+	if (m) {
+		r = pool_send_job(m, argv);
+		if (r < 0) {
+			/* it died meanwhile: let the reaper have it, go cold */
+			log_warn("pool member pid %d: send job: %s", (int)m->pid, strerror(-r));
+			m->failed = 1;
+			pool_add(&sv->pool, m);
+			m = NULL;
+			free(argv);
+			argc = 0;
+			free(allow);
+			allow = NULL;
+			goto cold;
+		}
+		/* its status pipe is the job's from now on */
+		pooled = 1;
+		pid = m->pid;
+		loop_remove(sv->loop, m->watch);
+		rfd = m->status_fd;
+		close(m->spec_fd);
+		free(m);
+	} else {
+		pid = start_runtime(sv, argv, -1, &rfd, err);
+		if (pid < 0) {
+			r = -1;
+			goto fail_slot;
+		}
 	}
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		r = err_sys(err, errno, "status pipe");
-		goto fail_devnull;
-	}
-	pid = fork();
-	if (pid < 0) {
-		r = err_sys(err, errno, "fork");
-		close(pfd[0]);
-		close(pfd[1]);
-		goto fail_devnull;
-	}
-	if (pid == 0)
-		child_exec(sv->runtime, argv, pfd[1], devnull);
-
-	close(pfd[1]);
-	close(devnull);
 	free(argv);
-	(void)fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 
 	struct sandbox *sb = xcalloc(1, sizeof(*sb));
 	sb->sv = sv;
 	snprintf(sb->id, sizeof(sb->id), "%s", job->id);
 	sb->pid = pid;
-	sb->fd = pfd[0];
+	sb->fd = rfd;
 	sb->slot = slot;
 	sb->link = link;
 	sb->timeout_s = job->timeout;
 	sb->pidfd = -1;
+	sb->spawned_at = time_mono_ms();
 	sb->keep_alive = job->persistent;
 	/* a long-lived sandbox has no overall deadline (--timeout bounds its script) */
 	if (!sb->keep_alive)
@@ -561,19 +727,234 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	sb->next = sv->list;
 	sv->list = sb;
 	sv->live++;
-	log_info("job %s spawned runtime pid %d (image '%s', uid base %s, network %s%s%s)",
-		 job->id, (int)pid, used, uidbase, link >= 0 ? netaddr : "none",
+	log_info("job %s %s runtime pid %d (image '%s', uid base %s, network %s%s%s)",
+		 job->id, pooled ? "took pooled" : "spawned", (int)pid, used, uidbase,
+		 link >= 0 ? netaddr : "none",
 		 allow ? " allow " : "", allow ? job->network + 6 : "");
+	crashpoint("job-start:spawned");
 	return 0;
 
-fail_devnull:
-	close(devnull);
 fail_slot:
 	free(argv);
 	sv->slots[slot] = 0;
 	if (link >= 0)
 		network_link_release(&sv->links, link);
 	return r;
+}
+
+/* ---- the warm pool's members (pool.h) ---- */
+
+/* Spawn one member: the job-independent part of a sandbox with the
+ * server's limits and network, parked until a job is sent. 0 or -1. */
+static int pool_spawn(struct supervisor *sv)
+{
+	char id[64], uidbase[24], netaddr[24];
+	struct limit_args lim;
+	struct mags_err err = { 0 };
+	char *argv[20];
+	size_t argc = 0;
+	int sp[2], slot, link = -1, rfd = -1;
+	pid_t pid;
+
+	slot = slot_take(sv);
+	if (slot < 0)
+		return -1;
+	if (sv->nat) {
+		link = network_link_take(&sv->links);
+		if (link < 0) {
+			sv->slots[slot] = 0;
+			return -1;
+		}
+		network_link_subnet(link, netaddr, sizeof(netaddr));
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+		log_warn("pool: socketpair: %s", strerror(errno));
+		goto fail;
+	}
+	snprintf(id, sizeof(id), "pool-%d-%u", (int)getpid(), ++sv->pool_seq);
+	uid_base_arg(slot, uidbase, sizeof(uidbase));
+	limit_args(sv, &lim);
+#define ARG(x) (argv[argc++] = (char *)(x))
+	ARG(sv->runtime); ARG("run"); ARG("--pool");
+	ARG("--id"); ARG(id);
+	ARG("--uid-base"); ARG(uidbase);
+	ARG("--memory-mb"); ARG(lim.mem);
+	ARG("--cpus"); ARG(lim.cpus);
+	ARG("--pids"); ARG(lim.pids);
+	if (link >= 0) {
+		ARG("--net"); ARG("nat");
+		ARG("--net-addr"); ARG(netaddr);
+	}
+	argv[argc] = NULL;
+#undef ARG
+	pid = start_runtime(sv, argv, sp[1], &rfd, &err);
+	close(sp[1]);
+	if (pid < 0) {
+		log_warn("pool: %s", err.msg);
+		close(sp[0]);
+		goto fail;
+	}
+	struct pool_member *m = xcalloc(1, sizeof(*m));
+	m->sv = sv;
+	m->pid = pid;
+	m->status_fd = rfd;
+	m->spec_fd = sp[0];
+	m->slot = slot;
+	m->link = link;
+	m->watch = loop_add(sv->loop, rfd, EPOLLIN, pool_member_status, m);
+	pool_add(&sv->pool, m);
+	return 0;
+fail:
+	sv->slots[slot] = 0;
+	if (link >= 0)
+		network_link_release(&sv->links, link);
+	return -1;
+}
+
+/* A member's status pipe before it was taken: "pooled" once parked,
+ * "error ..." if it could not be built. */
+static void pool_member_status(int fd, uint32_t events, void *arg)
+{
+	struct pool_member *m = arg;
+	char buf[256];
+	ssize_t n;
+
+	(void)events;
+	for (;;) {
+		n = read(fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n <= 0)
+			break;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n') {
+				if (m->line_len < sizeof(m->line) - 1)
+					m->line[m->line_len++] = buf[i];
+				continue;
+			}
+			m->line[m->line_len] = '\0';
+			m->line_len = 0;
+			if (!strcmp(m->line, "pooled")) {
+				m->ready = 1;
+				m->sv->pool_backoff = 0;
+			} else {
+				m->failed = 1;
+				log_warn("pool member pid %d: %s", (int)m->pid, m->line);
+			}
+		}
+	}
+	/* EOF: it is exiting; the reaper frees it */
+	m->failed = 1;
+	m->ready = 0;
+	loop_remove(m->sv->loop, m->watch);
+	m->watch = NULL;
+	close(fd);
+	m->status_fd = -1;
+}
+
+static void pool_retire(struct pool_member *m)
+{
+	if (m->spec_fd >= 0)
+		close(m->spec_fd); /* EOF on its stdin: it cleans up and exits */
+	m->spec_fd = -1;
+	m->ready = 0;
+}
+
+/* A job started less than POOL_QUIET_MS ago and not ended: building a
+ * member now would slow it down. Not only for the CPUs: moving the
+ * member's process into its cgroup (v1) takes the kernel's
+ * cgroup_threadgroup_rwsem for writing and waits for an RCU grace period
+ * (measured 6-15 ms on a loaded 2-core host), and every fork on the host,
+ * init's fork of the job's script included, waits for that lock. */
+static int starting(const struct supervisor *sv, int64_t now)
+{
+	for (const struct sandbox *sb = sv->list; sb; sb = sb->next)
+		if (!sb->adopted && !sb->error && !sb->got_exit && !sb->got_stopped &&
+		    sb->fd >= 0 && now - sb->spawned_at < POOL_QUIET_MS)
+			return 1;
+	return 0;
+}
+
+/* ms until the pool's next refill, -1 if none is due (also notes since
+ * when it is short). */
+static int64_t pool_refill_in(struct supervisor *sv, int64_t now)
+{
+	int64_t d;
+
+	if (sv->shutting || !pool_enabled(&sv->pool))
+		return -1;
+	if (!pool_wanted(&sv->pool, now)) {
+		sv->pool_want_since = 0;
+		return pool_excess(&sv->pool, sv->nat) ? 0 : -1;
+	}
+	if (!sv->pool_want_since)
+		sv->pool_want_since = now;
+	d = sv->pool_retry_at - now;
+	/* off the request path: after the young jobs ended, or after
+	 * POOL_REFILL_WAIT_MS under a steady stream of them */
+	if (starting(sv, now) && sv->pool_want_since + POOL_REFILL_WAIT_MS - now > d)
+		d = sv->pool_want_since + POOL_REFILL_WAIT_MS - now;
+	return d < 0 ? 0 : d;
+}
+
+/* On the loop, off any request's path: let go of members beyond the
+ * target, spawn up to it (backing off while spawns fail). */
+static void pool_tick(struct supervisor *sv, int64_t now)
+{
+	struct pool_member *m;
+	int n;
+
+	if (sv->shutting || !pool_enabled(&sv->pool))
+		return;
+	while ((m = pool_excess(&sv->pool, sv->nat)))
+		pool_retire(m);
+	if (pool_refill_in(sv, now) != 0)
+		return;
+	/* a few per loop turn: requests in between see no long stall */
+	n = pool_wanted(&sv->pool, now);
+	if (n > POOL_SPAWN_BATCH)
+		n = POOL_SPAWN_BATCH;
+	while (n-- > 0 && sv->live + pool_count(&sv->pool) < SUPERVISOR_MAX_SLOTS) {
+		if (pool_spawn(sv) < 0) {
+			sv->pool_backoff = sv->pool_backoff ? sv->pool_backoff * 2 : 1000;
+			if (sv->pool_backoff > 60000)
+				sv->pool_backoff = 60000;
+			sv->pool_retry_at = now + sv->pool_backoff;
+			break;
+		}
+	}
+}
+
+/* A member was reaped: give back what it held. 1 if pid was a member. */
+static int pool_reaped(struct supervisor *sv, pid_t pid, int wstatus)
+{
+	struct pool_member *m = pool_remove_pid(&sv->pool, pid);
+
+	if (!m)
+		return 0;
+	if (m->spec_fd >= 0 && !sv->shutting) {
+		/* it ended on its own: something is wrong, slow the refill */
+		int64_t now = time_mono_ms();
+		log_warn("pool member pid %d ended (%s %d) before it got a job", (int)pid,
+			 WIFSIGNALED(wstatus) ? "signal" : "exit",
+			 WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus));
+		sv->pool_backoff = sv->pool_backoff ? sv->pool_backoff * 2 : 1000;
+		if (sv->pool_backoff > 60000)
+			sv->pool_backoff = 60000;
+		sv->pool_retry_at = now + sv->pool_backoff;
+	}
+	loop_remove(sv->loop, m->watch);
+	if (m->status_fd >= 0)
+		close(m->status_fd);
+	if (m->spec_fd >= 0)
+		close(m->spec_fd);
+	sv->slots[m->slot] = 0;
+	if (m->link >= 0)
+		network_link_release(&sv->links, m->link);
+	free(m);
+	return 1;
 }
 
 /* ---- stop, reap, outcome ---- */
@@ -699,6 +1080,7 @@ static void ended(struct supervisor *sv, struct sandbox *sb, int wstatus)
 	if (sb->pidfd >= 0)
 		close(sb->pidfd);
 	finish(sv, sb, wstatus);
+	crashpoint("job-end:finished");
 	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, sb->id);
 	_cleanup_free_ char *script = xasprintf("%s/jobs/%s/script", dd, sb->id);
 	_cleanup_free_ char *statep = xasprintf("%s/run/%s.state", dd, sb->id);
@@ -731,7 +1113,8 @@ void supervisor_reap(struct supervisor *sv)
 			pp = &(*pp)->next;
 		sb = *pp;
 		if (!sb) {
-			(void)task_reaped(pid, wstatus);
+			if (!pool_reaped(sv, pid, wstatus))
+				(void)task_reaped(pid, wstatus);
 			continue;
 		}
 		*pp = sb->next;
@@ -761,6 +1144,11 @@ int supervisor_next_timeout(struct supervisor *sv, int64_t now)
 		if (best < 0 || d < best)
 			best = d;
 	}
+	{
+		int64_t d = pool_refill_in(sv, now);
+		if (d >= 0 && (best < 0 || d < best))
+			best = d;
+	}
 	return best > 60000 ? 60000 : (int)best;
 }
 
@@ -779,11 +1167,20 @@ void supervisor_tick(struct supervisor *sv, int64_t now)
 			sb->next_state_poll = now + STATE_POLL_MS;
 			state_poll(sv, sb);
 		}
+	pool_tick(sv, now);
 }
 
 void supervisor_shutdown(struct supervisor *sv)
 {
 	int64_t at = time_mono_ms() + STOP_GRACE_MS;
+
+	/* Pool members clean up and exit when their stdin closes; magsd
+	 * waits for them like for sandboxes (supervisor_live_count). */
+	sv->shutting = 1;
+	for (struct pool_member *m = sv->pool.list; m; m = m->next) {
+		pool_retire(m);
+		(void)kill(m->pid, SIGTERM);
+	}
 
 	for (struct sandbox **pp = &sv->list, *sb; (sb = *pp);) {
 		/* Long-lived sandboxes outlive the daemon: the next one
@@ -819,6 +1216,12 @@ void supervisor_kill_all(struct supervisor *sv)
 		sb->shutdown = 1;
 		if (!sb->killed)
 			sb->kill_at = now;
+	}
+	sv->shutting = 1;
+	for (struct pool_member *m = sv->pool.list; m; m = m->next) {
+		pool_retire(m);
+		(void)kill(-m->pid, SIGKILL);
+		(void)kill(m->pid, SIGKILL);
 	}
 	supervisor_tick(sv, now);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "common/banned.h"
 
 const char args_usage[] =
@@ -25,6 +26,10 @@ const char args_usage[] =
 	"                        [--net none|nat] [--net-addr A.B.C.D/30]\n"
 	"                        [--net-allow CIDR]...\n"
 	"                        (-- SCRIPT | --script-file FILE)\n"
+	"       mags-runtime run --pool --id NAME [--uid-base N] [--memory-mb N]\n"
+	"                        [--cpus N.N] [--pids N] [--net none|nat] [--net-addr A.B.C.D/30]\n"
+	"                        (builds the job-independent part, says 'pooled' on fd 3,\n"
+	"                        then reads the job's 'run' arguments from stdin)\n"
 	"       mags-runtime exec --control SOCKET [--timeout SEC] [--cwd DIR]\n"
 	"                        [--env KEY=VALUE]... -- COMMAND\n"
 	"       mags-runtime status --control SOCKET\n"
@@ -159,6 +164,7 @@ enum opt {
 	OPT_MEMORY, OPT_CPUS, OPT_PIDS, OPT_LOG_LIMIT, OPT_HOSTNAME, OPT_ENV,
 	OPT_SCRIPT_FILE, OPT_UPPER, OPT_LOWER, OPT_COPY_IN, OPT_KEEP_ALIVE,
 	OPT_CONTROL, OPT_STATE_FILE, OPT_NET, OPT_NET_ADDR, OPT_NET_ALLOW,
+	OPT_POOL,
 };
 
 static const struct {
@@ -176,7 +182,7 @@ static const struct {
 	{ "hostname", OPT_HOSTNAME }, { "env", OPT_ENV },
 	{ "script-file", OPT_SCRIPT_FILE },
 	{ "net", OPT_NET },         { "net-addr", OPT_NET_ADDR },
-	{ "net-allow", OPT_NET_ALLOW },
+	{ "net-allow", OPT_NET_ALLOW }, { "pool", OPT_POOL },
 };
 
 static int set_option(struct runtime_config *cfg, enum opt opt, const char *name,
@@ -384,11 +390,14 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 			if (strcmp(options[k].name, name) != 0)
 				continue;
 			found = 1;
-			if (options[k].opt == OPT_KEEP_ALIVE) {
+			if (options[k].opt == OPT_KEEP_ALIVE || options[k].opt == OPT_POOL) {
 				if (eq)
 					return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 						       "option '--%s' takes no value", name);
-				cfg->keep_alive = 1;
+				if (options[k].opt == OPT_POOL)
+					cfg->pool = 1;
+				else
+					cfg->keep_alive = 1;
 				break;
 			}
 			if (eq)
@@ -408,14 +417,27 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 				       "unknown option '--%s'", name);
 	}
 
+	if ((cfg->has_net_addr || cfg->n_net_allow) && cfg->net_mode != RUNTIME_NET_NAT)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "--%s needs --net nat", cfg->has_net_addr ? "net-addr" : "net-allow");
+	/* A pool member is only the job-independent part: the job comes
+	 * later, on stdin (sandbox.c). */
+	if (cfg->pool) {
+		if (!cfg->id)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "missing --id");
+		if (i < argc || cfg->script_file || cfg->rootfs || cfg->log_path ||
+		    cfg->run_dir || cfg->n_net_allow || cfg->keep_alive || cfg->control ||
+		    cfg->state_file || cfg->upper || cfg->n_lower || cfg->n_copyin || cfg->n_env)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "--pool takes only --id, --uid-base, --memory-mb, --cpus, "
+				       "--pids, --net and --net-addr: the job comes on stdin");
+		return 0;
+	}
 	if (!cfg->id || !cfg->rootfs || !cfg->log_path || !cfg->run_dir)
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 			       "missing --%s",
 			       !cfg->id ? "id" : !cfg->rootfs ? "rootfs" :
 			       !cfg->log_path ? "log" : "run-dir");
-	if ((cfg->has_net_addr || cfg->n_net_allow) && cfg->net_mode != RUNTIME_NET_NAT)
-		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
-			       "--%s needs --net nat", cfg->has_net_addr ? "net-addr" : "net-allow");
 	/* One argument is at most 128 KiB (MAX_ARG_STRLEN): bigger scripts
 	 * come in a file. */
 	if (cfg->script_file) {
@@ -435,4 +457,21 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 			       "script too long (max %d bytes)", RUNTIME_SCRIPT_MAX);
 	cfg->script = argv[i];
 	return 0;
+}
+
+int args_split(char *buf, size_t len, char ***argv)
+{
+	size_t n = 0, k = 0;
+
+	if (!len || buf[len - 1] != '\0')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] == '\0')
+			n++;
+	if (n < 2 || n > RUNTIME_SPEC_ARGC_MAX)
+		return -EINVAL;
+	*argv = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < len; i += strlen(buf + i) + 1)
+		(*argv)[k++] = buf + i;
+	return (int)n;
 }

@@ -28,6 +28,8 @@
 #define RUNTIME_COPYIN_MAX   64    /* --copy-in files */
 #define RUNTIME_SANDBOX_PATH_MAX 512 /* SANDBOXPATH of --copy-in */
 #define RUNTIME_SOCKET_PATH_MAX  107 /* --control: sun_path less its NUL */
+#define RUNTIME_SPEC_MAX     (24 * 1024 * 1024) /* a pooled job's arguments */
+#define RUNTIME_SPEC_ARGC_MAX 4096
 
 /* --net: the sandbox's network (issue 5). */
 enum runtime_net {
@@ -75,6 +77,9 @@ struct runtime_config {
 	struct netcfg_cidr net_addr;
 	struct netcfg_cidr net_allow[NETCFG_ALLOW_MAX];
 	unsigned n_net_allow;
+	/* --pool: a warm-pool member (sandbox.c): build the job-independent
+	 * part, then read the job on stdin. */
+	int pool;
 	const char *script;      /* after "--"; NULL with --script-file */
 	const char *script_file; /* --script-file: read by the supervisor */
 	/* The process's argv and environment strings (one block, set by
@@ -82,6 +87,7 @@ struct runtime_config {
 	 * environment or host paths in /proc/1/cmdline and environ. */
 	char *title;
 	size_t title_len;
+	size_t argv_len;         /* of which the argv strings */
 };
 
 /* Parse `run ...` (argv[0] is the program, argv[1] must be "run"). The
@@ -94,6 +100,13 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
  * RUNTIME_SANDBOX_PATH_MAX bytes, no empty, "." or ".." components, not "/"
  * and not inside the kernel's trees (/proc, /sys, /dev). Pure. */
 int args_valid_sandbox_path(const char *path);
+
+/* A job for a warm-pool member (--pool) comes as its `run` command line,
+ * each argument NUL-terminated, argv[0] included. Split buf (len bytes,
+ * the last a NUL) into a malloc'd NULL-terminated *argv pointing into
+ * buf. Returns argc, or -EINVAL (empty, unterminated, fewer than 2 or more
+ * than RUNTIME_SPEC_ARGC_MAX arguments). Pure. */
+int args_split(char *buf, size_t len, char ***argv);
 
 /* The usage text, for --help and errors. */
 extern const char args_usage[];

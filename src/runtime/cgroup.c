@@ -254,6 +254,24 @@ int cgroup_create(struct cgroup *cg, const char *id, const struct cgroup_limits 
 	return r;
 }
 
+int cgroup_rename(struct cgroup *cg, const char *id, struct mags_err *err)
+{
+	for (unsigned i = 0; i < cg->n_dirs; i++) {
+		char to[CGROUP_PATH_MAX];
+		const char *slash = strrchr(cg->dirs[i], '/');
+		int n = (int)(slash - cg->dirs[i]);
+
+		if (snprintf(to, sizeof(to), "%.*s/%s", n, cg->dirs[i], id) >= (int)sizeof(to))
+			return err_set(err, MAGS_E_INTERNAL, ENAMETOOLONG, "cgroup path too long");
+		/* a leftover of a crashed run with this id: gone if empty */
+		if (rename(cg->dirs[i], to) < 0 &&
+		    (errno != EEXIST || rmdir(to) < 0 || rename(cg->dirs[i], to) < 0))
+			return err_sys(err, errno, "rename '%s' to '%s'", cg->dirs[i], to);
+		memcpy(cg->dirs[i], to, sizeof(to));
+	}
+	return 0;
+}
+
 int cgroup_add(struct cgroup *cg, pid_t pid, struct mags_err *err)
 {
 	char buf[32];

@@ -66,6 +66,11 @@ int cgroup_detect(void);
 int cgroup_create(struct cgroup *cg, const char *id, const struct cgroup_limits *l,
 		  struct mags_err *err);
 
+/* Rename the cgroup's directories to id (same parents): a warm-pool
+ * member's cgroup becomes the job's, with its processes and limits.
+ * 0 or -1 with err set (the dirs renamed so far keep their new name). */
+int cgroup_rename(struct cgroup *cg, const char *id, struct mags_err *err);
+
 /* Move pid into every hierarchy of the cgroup. */
 int cgroup_add(struct cgroup *cg, pid_t pid, struct mags_err *err);
 

@@ -9,6 +9,11 @@
  *                                         path inside the sandbox
  *                          CHANNEL_GO     ids mapped, cgroup joined; the
  *                                         idmapped image mount attached
+ *                          CHANNEL_SPEC, CHANNEL_LOG, CHANNEL_CONTROL
+ *                                         (warm-pool member only, first):
+ *                                         the job's arguments (a memfd of
+ *                                         NUL-terminated strings), its log,
+ *                                         its control socket
  *   sandbox -> supervisor  CHANNEL_READY  the script is running
  *                          CHANNEL_ERROR  set-up failed: the message
  *                          CHANNEL_SCRIPT_EXIT  (--keep-alive) the script
@@ -34,6 +39,10 @@ enum channel_kind {
 	CHANNEL_SCRIPT_EXIT = 'X',
 	CHANNEL_STOP = 'P',
 	CHANNEL_KILL_SCRIPT = 'K',
+	/* warm-pool member taking its job (sandbox.c), before the layers: */
+	CHANNEL_SPEC = 'S',      /* memfd: the job's run arguments */
+	CHANNEL_LOG = 'O',       /* the job log */
+	CHANNEL_CONTROL = 'C',   /* the listening control socket */
 };
 
 #define CHANNEL_MSG_MAX 600

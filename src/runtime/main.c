@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 	int r;
 
 	if (argc >= 2 && (!strcmp(argv[1], "exec") || !strcmp(argv[1], "status") ||
-			  !strcmp(argv[1], "stop")))
+			  !strcmp(argv[1], "stop") || !strcmp(argv[1], "sftp")))
 		return control_client_main(argc, argv);
 	if (argc >= 2 && (!strcmp(argv[1], "net-setup") || !strcmp(argv[1], "net-teardown")))
 		return netfw_main(argc, argv);
@@ -44,6 +44,7 @@ int main(int argc, char **argv)
 	/* argv and environ strings are one block the kernel laid out. */
 	cfg.title = argv[0];
 	char *end = argv[argc - 1] + strlen(argv[argc - 1]) + 1;
+	cfg.argv_len = (size_t)(end - argv[0]);
 	for (char **e = environ; *e; e++)
 		if (*e > end && *e < end + 1024 * 1024)
 			end = *e + strlen(*e) + 1;

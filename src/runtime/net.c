@@ -104,6 +104,19 @@ static int create_pair(struct net_link *n, int ns, struct mags_err *err)
 	return 0;
 }
 
+int net_policy_add(const struct runtime_config *cfg, struct net_link *n,
+		   struct mags_err *err)
+{
+	if (cfg->net_mode != RUNTIME_NET_NAT || !cfg->n_net_allow || n->has_policy)
+		return 0;
+	if (n->ifindex <= 0)
+		return err_set(err, MAGS_E_INTERNAL, ENODEV, "no link for the allow list");
+	if (netfw_job_add(n->ifindex, cfg->net_allow, cfg->n_net_allow, err) < 0)
+		return -1;
+	n->has_policy = 1;
+	return 0;
+}
+
 int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
 	       struct mags_err *err)
 {
@@ -149,11 +162,8 @@ int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
 		goto bad;
 	}
 	/* The allow list is in place before a packet can flow. */
-	if (cfg->n_net_allow) {
-		if (netfw_job_add(n->ifindex, cfg->net_allow, cfg->n_net_allow, err) < 0)
-			goto bad;
-		n->has_policy = 1;
-	}
+	if (net_policy_add(cfg, n, err) < 0)
+		goto bad;
 	r = netlink_link_up(n->rtnl, n->ifindex);
 	if (r < 0) {
 		err_sys(err, -r, "bring up '%s'", n->link.ifname);

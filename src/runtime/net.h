@@ -43,6 +43,13 @@ struct net_link {
 int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
 	       struct mags_err *err);
 
+/* The job's allow list (--net-allow) on an attached link: net_attach
+ * does it itself; a warm-pool member (attached before it knew its job)
+ * calls it when it takes the job, before the sandbox runs anything.
+ * 0 (also without a list) or -1 with err set. */
+int net_policy_add(const struct runtime_config *cfg, struct net_link *n,
+		   struct mags_err *err);
+
 /* Undo net_attach (the host end first: deleting it deletes eth0 too, at
  * once, rather than when the kernel gets round to the dead namespace).
  * Safe to call on a zeroed or partly made n. */

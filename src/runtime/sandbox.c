@@ -61,11 +61,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fdutil.h"
@@ -85,6 +87,28 @@
 #include "common/banned.h"
 
 #define SETUP_TIMEOUT_MS 30000
+
+/* MAGS_RUNTIME_TRACE=1: each step's time to stderr ("trace S 1.234 clone"),
+ * to see where a sandbox's start goes. Off: one branch per step. */
+static int trace_on = -1;
+static struct timespec trace_t0;
+
+static void trace(char who, const char *step)
+{
+	struct timespec t;
+
+	if (trace_on < 0) {
+		const char *v = getenv("MAGS_RUNTIME_TRACE");
+		trace_on = v && *v == '1';
+		clock_gettime(CLOCK_MONOTONIC, &trace_t0);
+	}
+	if (!trace_on)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	dprintf(STDERR_FILENO, "trace %c %.3f %s\n", who,
+		(double)(t.tv_sec - trace_t0.tv_sec) * 1e3 +
+		(double)(t.tv_nsec - trace_t0.tv_nsec) / 1e6, step);
+}
 
 /* ---------------------------------------------------------------- P -- */
 
@@ -111,6 +135,7 @@ struct handover {
 	int file[RUNTIME_COPYIN_MAX + 1];     /* + /etc/resolv.conf */
 	char *file_path[RUNTIME_COPYIN_MAX + 1];
 	unsigned n_file;
+	int spec, log, control;                /* warm-pool member: the job */
 };
 
 /* Receive layers and files until GO. 1 on GO, 0 if the supervisor gave
@@ -118,6 +143,7 @@ struct handover {
 static int receive_handover(int sock, struct handover *h)
 {
 	h->layers.image = h->layers.upper = -1;
+	h->spec = h->log = h->control = -1;
 	for (;;) {
 		char kind = 0, msg[CHANNEL_MSG_MAX + 1];
 		int fd, r = channel_recv(sock, &kind, msg, sizeof(msg), &fd);
@@ -140,6 +166,24 @@ static int receive_handover(int sock, struct handover *h)
 				continue;
 			}
 			break;
+		case CHANNEL_SPEC:
+			if (h->spec < 0) {
+				h->spec = fd;
+				continue;
+			}
+			break;
+		case CHANNEL_LOG:
+			if (h->log < 0) {
+				h->log = fd;
+				continue;
+			}
+			break;
+		case CHANNEL_CONTROL:
+			if (h->control < 0) {
+				h->control = fd;
+				continue;
+			}
+			break;
 		case CHANNEL_FILE:
 			if (h->n_file < RUNTIME_COPYIN_MAX + 1 &&
 			    args_valid_sandbox_path(msg)) {
@@ -154,6 +198,36 @@ static int receive_handover(int sock, struct handover *h)
 		close(fd);
 		return -1;
 	}
+}
+
+/* A pooled job's arguments from their memfd (args_split format) into
+ * *cfg. The strings stay allocated: cfg points into them. 0 or -1. */
+static int spec_parse(int fd, struct runtime_config *cfg, struct mags_err *err)
+{
+	struct stat st;
+	char *buf, **argv;
+	int argc;
+
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > RUNTIME_SPEC_MAX)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "job arguments: bad size"), -1;
+	buf = xmalloc((size_t)st.st_size);
+	if (pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		return err_sys(err, errno ? errno : EIO, "read job arguments"), -1;
+	}
+	argc = args_split(buf, (size_t)st.st_size, &argv);
+	if (argc < 0) {
+		free(buf);
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "job arguments: not NUL-terminated strings"), -1;
+	}
+	if (args_parse(argc, argv, cfg, err) != 0 || cfg->pool) {
+		if (!err->msg[0])
+			err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "not a job");
+		err_wrap(err, "job arguments");
+		return -1;
+	}
+	return 0;
 }
 
 /* The sandbox's first process. Entered right after clone in all new
@@ -177,9 +251,13 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 
 	/* A4. Job-independent: make our copy of the host's mounts private
 	 * (nothing below propagates back) and give the empty network
-	 * namespace a loopback. */
-	STEP(mounts_make_private(&err), "mounts");
+	 * namespace a loopback. A pool member has no mount namespace of its
+	 * own yet (see clone_sandbox): it copies the host's mounts when it
+	 * is taken. */
+	if (!cfg->pool)
+		STEP(mounts_make_private(&err), "mounts");
 	STEP(net_loopback_up(&err), "network");
+	trace('P', "A4 private mounts, lo up");
 
 	/* Wait for the supervisor: maps written, cgroup joined, layers
 	 * and files. */
@@ -190,7 +268,34 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 		err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: unexpected message");
 		child_fail(sock, &err);
 	}
+	/* A pool member learns its job now (the supervisor checked it). */
+	if (cfg->pool) {
+		static struct runtime_config job;
 
+		if (h.spec < 0 || h.log < 0) {
+			err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: no job");
+			child_fail(sock, &err);
+		}
+		STEP(spec_parse(h.spec, &job, &err), "pool");
+		/* A parked member that held a copy of the host's mounts would
+		 * keep every workspace disk mounted since it was cloned busy
+		 * after the host unmounts it (the copies are private). Copy
+		 * the host's mounts now, as they are when the job starts. */
+		if (unshare(CLONE_NEWNS) < 0) {
+			err_sys(&err, errno, "unshare");
+			err_wrap(&err, "mount namespace");
+			child_fail(sock, &err);
+		}
+		STEP(mounts_make_private(&err), "mounts");
+		close(h.spec);
+		job.title = cfg->title;
+		job.title_len = cfg->title_len;
+		cfg = &job;
+		log_fd = h.log;
+		control_fd = h.control;
+	}
+
+	trace('P', "GO");
 	/* B2. We are in the job's cgroup now: make it our cgroup root. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		err_sys(&err, errno, "unshare");
@@ -227,14 +332,18 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 
 	/* B4. The root filesystem and the kernel interfaces, then drop
 	 * the host's tree. */
+	trace('P', "B3 scratch, root");
 	STEP(mounts_rootfs(&h.layers, &err), "rootfs");
+	trace('P', "B4 overlay");
 	STEP(mounts_system("root", &err), "mounts");
+	trace('P', "B4 proc dev sys");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		err_sys(&err, errno, "sethostname '%s'", cfg->hostname);
 		err_wrap(&err, "hostname");
 		child_fail(sock, &err);
 	}
 	STEP(mounts_pivot("root", &err), "pivot_root");
+	trace('P', "B4 pivot_root");
 
 	/* B4b. Uploads, written as the sandbox's root into its own tree
 	 * (no host path is reachable any more). */
@@ -257,7 +366,9 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	if (r > 2)
 		close(r);
 	STEP(caps_drop(&err), "capabilities");
+	trace('P', "B5 stdio, caps");
 	STEP(seccomp_install(&err), "seccomp");
+	trace('P', "B5 seccomp");
 
 	/* B6. */
 	init_main(cfg, log_fd, sock, control_fd);
@@ -286,12 +397,13 @@ struct supervisor {
 	int wstatus;
 };
 
-static pid_t clone_sandbox(void)
+static pid_t clone_sandbox(int pool)
 {
 	/* Raw clone without a new stack behaves like fork, but the child
 	 * starts in the new namespaces (it is pid 1 of the new pid
-	 * namespace right away, no second fork needed). */
-	const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID |
+	 * namespace right away, no second fork needed). A pool member
+	 * gets its mount namespace only when it is taken (sandbox_child). */
+	const unsigned long flags = CLONE_NEWUSER | (pool ? 0 : CLONE_NEWNS) | CLONE_NEWPID |
 				    CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
 	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 }
@@ -313,11 +425,14 @@ static void teardown(struct supervisor *s)
 {
 	kill_and_reap(s);
 	net_detach_ex(&s->net, !s->reaped);
+	trace('S', "C3 reaped, link let go");
 	if (s->have_cg) {
 		/* The numbers live in the directories: read them first. */
 		cgroup_usage(&s->cg, &s->cpu_us, &s->mem_peak);
+		trace('S', "C3 usage read");
 		s->have_usage = 1;
 		cgroup_destroy(&s->cg);
+		trace('S', "C3 cgroup removed");
 	}
 	/* The run dir holds nothing on the host: the sandbox's tmpfs on it
 	 * lived in the sandbox's mount namespace, gone with it. */
@@ -569,6 +684,215 @@ static int send_handover(struct supervisor *s, struct mags_err *err)
 	return send_one(s, CHANNEL_GO, NULL, fd, err);
 }
 
+/* A0: what the job needs checked or opened on the host before anything
+ * is built for it (or, for a pool member, once it knows its job). */
+static int job_check(struct runtime_config *job, struct mags_err *err)
+{
+	struct stat st = { 0 };
+
+	if (load_script(job, err) < 0)
+		return err_wrap(err, "script"), -1;
+	if (stat(job->rootfs, &st) < 0 || !S_ISDIR(st.st_mode))
+		return err_sys(err, errno && !st.st_mode ? errno : ENOTDIR, "'%s'", job->rootfs),
+		       err_wrap(err, "rootfs"), -1;
+	if (job->state_file && status_state_open(job->state_file, err) < 0)
+		return err_wrap(err, "state file"), -1;
+	return check_layers(job, err);
+}
+
+/* A2: the run dir, the job log and the control socket. */
+static int job_open(struct supervisor *s, struct mags_err *err)
+{
+	const struct runtime_config *cfg = s->cfg;
+	int r;
+
+	/* The run dir exists on the host only as a mount point for the
+	 * sandbox's scratch tmpfs. */
+	if ((r = mkdir_p(cfg->run_dir, 0700)) < 0)
+		return err_sys(err, -r, "mkdir '%s'", cfg->run_dir), err_wrap(err, "run-dir"), -1;
+	s->made_run_dir = 1;
+
+	/* Cheap, and P must have it: init writes the log through it after
+	 * pivot_root, when the host path is out of reach. */
+	s->log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+			 O_NOFOLLOW | O_NOCTTY, 0600);
+	if (s->log_fd < 0)
+		return err_sys(err, errno, "open '%s'", cfg->log_path), err_wrap(err, "log"), -1;
+
+	/* The control socket exists before the sandbox runs, so magsd may
+	 * connect as soon as it reads "started". */
+	if (cfg->control) {
+		s->control_fd = control_listen(cfg->control, err);
+		if (s->control_fd < 0)
+			return err_wrap(err, "control socket"), -1;
+		s->made_control = 1;
+	}
+	return 0;
+}
+
+/* What P needs of a pooled job, as `run` arguments in a memfd (the
+ * script inline, whether it came inline or by --script-file). */
+static int p_spec_fd(const struct runtime_config *c)
+{
+	char mem[16], lim[24];
+	const char **a = xcalloc(24 + 2 * RUNTIME_ENV_MAX, sizeof(char *));
+	size_t n = 0;
+	int fd, r = 0;
+
+	snprintf(mem, sizeof(mem), "%u", c->memory_mb);
+	snprintf(lim, sizeof(lim), "%llu", (unsigned long long)c->log_limit);
+	a[n++] = "p"; a[n++] = "run";
+	a[n++] = "--id"; a[n++] = c->id;
+	a[n++] = "--rootfs"; a[n++] = c->rootfs;
+	a[n++] = "--log"; a[n++] = c->log_path;
+	a[n++] = "--run-dir"; a[n++] = c->run_dir;
+	a[n++] = "--memory-mb"; a[n++] = mem;
+	a[n++] = "--log-limit"; a[n++] = lim;
+	a[n++] = "--hostname"; a[n++] = c->hostname;
+	if (c->keep_alive)
+		a[n++] = "--keep-alive";
+	for (unsigned i = 0; i < c->n_env; i++) {
+		a[n++] = "--env";
+		a[n++] = c->env[i];
+	}
+	a[n++] = "--"; a[n++] = c->script;
+	fd = memfd_create("job", MFD_CLOEXEC);
+	for (size_t i = 0; fd >= 0 && r >= 0 && i < n; i++)
+		r = write_full(fd, a[i], strlen(a[i]) + 1);
+	free(a);
+	if (fd >= 0 && r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* A pooled job must fit what was built ahead: the same ids, limits and
+ * link (magsd sends only such jobs; anything else is its bug). */
+static int pool_fits(const struct runtime_config *pool, const struct runtime_config *job)
+{
+	if (job->uid_base != pool->uid_base || job->memory_mb != pool->memory_mb ||
+	    job->cpu_milli != pool->cpu_milli || job->pids != pool->pids ||
+	    job->net_mode != pool->net_mode)
+		return 0;
+	if (job->net_mode == RUNTIME_NET_NAT &&
+	    (job->has_net_addr != pool->has_net_addr ||
+	     (job->has_net_addr && (job->net_addr.addr != pool->net_addr.addr ||
+				    job->net_addr.prefix != pool->net_addr.prefix))))
+		return 0;
+	return 1;
+}
+
+/* A taken member shows its job in ps and /proc/<pid>/cmdline like a
+ * cold runtime ("mags-runtime run --id ID ..."), not its pool name:
+ * rewrite the argv strings in place (never the environment's). */
+static void retitle(const struct runtime_config *pool, const char *id)
+{
+	const char *tail[] = { "run", "--id", id, "--from-pool" };
+	size_t n, need;
+	char *p;
+
+	if (!pool->title)
+		return;
+	n = need = strlen(pool->title) + 1;
+	for (size_t i = 0; i < 4; i++)
+		need += strlen(tail[i]) + 1;
+	if (need > pool->argv_len)
+		return;
+	p = pool->title + n;
+	memset(p, 0, pool->argv_len - n);
+	for (size_t i = 0; i < 4; i++) {
+		size_t k = strlen(tail[i]) + 1;
+		memcpy(p, tail[i], k);
+		p += k;
+	}
+}
+
+/* Warm-pool member: A1-A7 are done. Say "pooled" and wait for the job
+ * on stdin (a unix socket: one CHANNEL_SPEC message carrying a memfd of
+ * its `run` arguments). 1 with *job the job's config and P told about
+ * it, 0 if the pool let go of us (EOF on stdin, SIGTERM), -1 on error. */
+static int park(struct supervisor *s, struct runtime_config *job, struct mags_err *err)
+{
+	const struct runtime_config pool = *job;
+	struct pollfd pfd[3] = {
+		{ .fd = STDIN_FILENO, .events = POLLIN },
+		{ .fd = s->sfd, .events = POLLIN },
+		{ .fd = s->sock, .events = POLLIN },
+	};
+	char kind = 0, msg[CHANNEL_MSG_MAX + 1];
+	int fd = -1, r;
+
+	status_send("pooled");
+	for (;;) {
+		r = poll(pfd, 3, -1);
+		if (r < 0 && errno != EINTR)
+			return err_sys(err, errno, "poll"), -1;
+		if (r <= 0)
+			continue;
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(s->sfd, &si, sizeof(si)) == sizeof(si))
+				if (si.ssi_signo != SIGCHLD)
+					return 0;
+		}
+		if (pfd[2].revents)
+			return wait_ready(s, err) < 0 ? -1 :
+			       (err_set(err, MAGS_E_INTERNAL, EIO, "sandbox: init exited while pooled"), -1);
+		if (pfd[0].revents)
+			break;
+	}
+	r = channel_recv(STDIN_FILENO, &kind, msg, sizeof(msg), &fd);
+	if (r <= 0 && fd < 0)
+		return 0;
+	if (kind != CHANNEL_SPEC || fd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return err_set(err, MAGS_E_INTERNAL, EPROTO, "pool: expected the job's arguments"), -1;
+	}
+	trace('S', "pool: job received");
+	r = spec_parse(fd, job, err);
+	close(fd);
+	if (r < 0)
+		return -1;
+	job->title = pool.title;
+	job->title_len = pool.title_len;
+	job->argv_len = pool.argv_len;
+	retitle(&pool, job->id);
+	if (!pool_fits(&pool, job))
+		return err_set(err, MAGS_E_INTERNAL, EINVAL,
+			       "pool: the job's ids, limits or network differ from the pooled sandbox's"), -1;
+
+	/* Now the job's own host side: its cgroup name (usage, teardown and
+	 * operators see mags/<id> as for any job), files, allow list. */
+	if (job_check(job, err) < 0)
+		return -1;
+	if (cgroup_rename(&s->cg, job->id, err) < 0)
+		return err_wrap(err, "cgroup"), -1;
+	if (job_open(s, err) < 0)
+		return -1;
+	if (net_policy_add(job, &s->net, err) < 0)
+		return err_wrap(err, "network"), -1;
+
+	trace('S', "pool: job's cgroup, files, policy");
+	fd = p_spec_fd(job);
+	if (fd < 0)
+		return err_sys(err, -fd, "memfd"), err_wrap(err, "pool"), -1;
+	if (send_one(s, CHANNEL_SPEC, NULL, fd, err) < 0)
+		return -1;
+	if (channel_send(s->sock, CHANNEL_LOG, NULL, s->log_fd) < 0 ||
+	    (s->control_fd >= 0 && channel_send(s->sock, CHANNEL_CONTROL, NULL, s->control_fd) < 0)) {
+		if (wait_ready(s, err) >= 0)
+			err_set(err, MAGS_E_INTERNAL, EIO, "sandbox: init exited during set-up");
+		return -1;
+	}
+	if (s->control_fd >= 0) {
+		close(s->control_fd); /* init's now */
+		s->control_fd = -1;
+	}
+	return 1;
+}
+
 int sandbox_run(const struct runtime_config *cfg_in)
 {
 	struct runtime_config job = *cfg_in;
@@ -577,7 +901,6 @@ int sandbox_run(const struct runtime_config *cfg_in)
 				 .control_fd = -1, .net = { .rtnl = -1 } };
 	struct mags_err err = { 0 };
 	struct cgroup_limits lim;
-	struct stat st;
 	sigset_t mask;
 	int sv[2], r;
 	enum outcome out;
@@ -598,23 +921,11 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		return fail(&s, &err);
 	}
 
-	if (load_script(&job, &err) < 0) {
-		err_wrap(&err, "script");
-		return fail(&s, &err);
-	}
-	if (stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		err_sys(&err, S_ISDIR(st.st_mode) ? errno : ENOTDIR, "'%s'", cfg->rootfs);
-		err_wrap(&err, "rootfs");
-		return fail(&s, &err);
-	}
-
-	if (cfg->state_file && status_state_open(cfg->state_file, &err) < 0) {
-		err_wrap(&err, "state file");
-		return fail(&s, &err);
-	}
-	if (check_layers(cfg, &err) < 0)
+	/* A0 (a pool member does it once it has its job, in park). */
+	if (!cfg->pool && job_check(&job, &err) < 0)
 		return fail(&s, &err);
 
+	trace('S', "A0 checks");
 	/* A1. */
 	cgroup_limits_compute(&lim, cfg->memory_mb, cfg->cpu_milli, cfg->pids);
 	if (cgroup_create(&s.cg, cfg->id, &lim, &err) < 0) {
@@ -623,42 +934,23 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	}
 	s.have_cg = 1;
 
-	/* The run dir exists on the host only as a mount point for the
-	 * sandbox's scratch tmpfs. */
-	if ((r = mkdir_p(cfg->run_dir, 0700)) < 0) {
-		err_sys(&err, -r, "mkdir '%s'", cfg->run_dir);
-		err_wrap(&err, "run-dir");
+	trace('S', "A1 cgroup");
+	/* A2. */
+	if (!cfg->pool && job_open(&s, &err) < 0)
 		return fail(&s, &err);
-	}
-	s.made_run_dir = 1;
 
-	/* A2 (cheap, and P must inherit it: init writes the log through
-	 * it after pivot_root, when the host path is out of reach). */
-	s.log_fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-			O_NOFOLLOW | O_NOCTTY, 0600);
-	if (s.log_fd < 0) {
-		err_sys(&err, errno, "open '%s'", cfg->log_path);
-		err_wrap(&err, "log");
-		return fail(&s, &err);
-	}
-
-	/* The control socket exists before the sandbox, so magsd may connect
-	 * as soon as it reads "started"; P inherits it through clone. */
-	if (cfg->control) {
-		s.control_fd = control_listen(cfg->control, &err);
-		if (s.control_fd < 0) {
-			err_wrap(&err, "control socket");
-			return fail(&s, &err);
-		}
-		s.made_control = 1;
-	}
+	/* The filter P installs last (B5), compiled here so P inherits it
+	 * ready: for a pool member this happens before it is taken. Best
+	 * effort: without it P compiles it itself. */
+	(void)seccomp_prepare();
+	trace('S', "seccomp compiled");
 
 	/* A3. */
 	if ((r = channel_pair(sv)) < 0) {
 		err_sys(&err, -r, "socketpair");
 		return fail(&s, &err);
 	}
-	s.pid = clone_sandbox();
+	s.pid = clone_sandbox(cfg->pool);
 	if (s.pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
@@ -675,27 +967,46 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		s.control_fd = -1;
 	}
 
+	trace('S', "A3 clone");
 	/* A5, A6. */
 	if (userns_write_maps(s.pid, cfg->uid_base, RUNTIME_ID_RANGE, &err) < 0) {
 		err_wrap(&err, "user namespace");
 		return fail(&s, &err);
 	}
+	trace('S', "A5 maps");
 	if (cgroup_add(&s.cg, s.pid, &err) < 0) {
 		err_wrap(&err, "cgroup");
 		return fail(&s, &err);
 	}
 
+	trace('S', "A6 cgroup membership");
 	/* A7. The link exists, addressed and routed, before P is told GO. */
 	if (net_attach(cfg, s.pid, &s.net, &err) < 0) {
 		err_wrap(&err, "network");
 		return fail(&s, &err);
 	}
 
+	trace('S', "A7 network");
+	/* Warm pool: parked here until magsd hands us a job. */
+	if (cfg->pool) {
+		r = park(&s, &job, &err);
+		if (r < 0)
+			return fail(&s, &err);
+		if (r == 0) {
+			/* Unused: nothing to report, nothing may stay. */
+			net_detach(&s.net);
+			teardown(&s);
+			return 0;
+		}
+	}
+
 	/* B1. */
 	if (send_handover(&s, &err) < 0)
 		return fail(&s, &err);
 
+	trace('S', "B1 handover");
 	r = wait_ready(&s, &err);
+	trace('S', "ready");
 	if (r < 0)
 		return fail(&s, &err);
 	if (r == 0) {
@@ -720,7 +1031,9 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		logwriter_system(&s.lw, "killed: out of memory (limit %u MiB)", cfg->memory_mb);
 	if (out == OUT_TIMEOUT)
 		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
+	trace('S', "C2 ended");
 	teardown(&s);
+	trace('S', "C3 teardown");
 	if (s.have_usage)
 		status_send("usage cpu_us=%llu mem_peak=%llu", (unsigned long long)s.cpu_us,
 			    (unsigned long long)s.mem_peak);

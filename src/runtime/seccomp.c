@@ -10,8 +10,16 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "common/util.h"
 
 #include "common/banned.h"
 
@@ -112,6 +120,70 @@ static int build(scmp_filter_ctx ctx)
 	return 0;
 }
 
+/* The filter, built and compiled to BPF ahead of time (seccomp_prepare):
+ * a warm-pool member does it while parked, so taking a job only loads it. */
+static struct sock_filter *prepared;
+static unsigned short prepared_len;
+
+static scmp_filter_ctx make(int *r)
+{
+	/* seccomp_init adds only the native architecture: a system call
+	 * from any other (int 0x80, x32) meets the bad-arch action. */
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+
+	if (!ctx) {
+		*r = -ENOMEM;
+		return NULL;
+	}
+	*r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	if (*r == 0)
+		*r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+	if (*r == 0)
+		*r = build(ctx);
+	if (*r < 0) {
+		seccomp_release(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int seccomp_prepare(void)
+{
+	struct stat st;
+	int r, fd;
+	scmp_filter_ctx ctx;
+
+	if (prepared)
+		return 0;
+	ctx = make(&r);
+	if (!ctx)
+		return r;
+	fd = memfd_create("seccomp", MFD_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = seccomp_export_bpf(ctx, fd);
+	if (r == 0 && (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+		       st.st_size % sizeof(struct sock_filter) ||
+		       st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS))
+		r = -EINVAL;
+	if (r == 0) {
+		struct sock_filter *prog = xmalloc((size_t)st.st_size);
+		if (pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) {
+			free(prog);
+			r = -EIO;
+		} else {
+			prepared = prog;
+			prepared_len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
+		}
+	}
+	close(fd);
+out:
+	seccomp_release(ctx);
+	return r;
+}
+
 int seccomp_install(struct mags_err *err)
 {
 	scmp_filter_ctx ctx;
@@ -119,19 +191,17 @@ int seccomp_install(struct mags_err *err)
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_sys(err, errno, "set no_new_privs");
-	/* seccomp_init adds only the native architecture: a system call
-	 * from any other (int 0x80, x32) meets the bad-arch action. */
-	ctx = seccomp_init(SCMP_ACT_ALLOW);
-	if (!ctx)
-		return err_set(err, MAGS_E_INTERNAL, ENOMEM, "seccomp_init failed");
-	r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (r == 0)
-		r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if (r == 0)
-		r = build(ctx);
-	if (r == 0)
+	if (prepared) {
+		struct sock_fprog prog = { .len = prepared_len, .filter = prepared };
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+			return err_sys(err, errno, "load seccomp filter");
+		return 0;
+	}
+	ctx = make(&r);
+	if (ctx) {
 		r = seccomp_load(ctx);
-	seccomp_release(ctx);
+		seccomp_release(ctx);
+	}
 	if (r < 0)
 		return err_sys(err, -r, "load seccomp filter");
 	return 0;

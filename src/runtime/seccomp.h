@@ -23,4 +23,10 @@
  * its future children. */
 int seccomp_install(struct mags_err *err);
 
+/* Build the filter and compile it to BPF now, so that seccomp_install
+ * (in this process or a child forked/cloned later) only loads it: the
+ * supervisor does it before the clone, a warm-pool member while parked.
+ * Optional: 0 or -errno (seccomp_install then builds it itself). */
+int seccomp_prepare(void);
+
 #endif

@@ -83,6 +83,36 @@ static void filter_refuses_what_docker_refuses(void **state)
 	assert_int_equal(in_child(filtered), 0);
 }
 
+/* The same filter compiled ahead (seccomp_prepare, as the supervisor and
+ * warm-pool members do) and loaded as raw BPF in a forked child. */
+static int prepared_then_filtered(void)
+{
+	if (seccomp_prepare() < 0)
+		return 60;
+	return filtered();
+}
+
+static void a_prepared_filter_refuses_the_same(void **state)
+{
+	assert_int_equal(in_child(prepared_then_filtered), 0);
+}
+
+static int prepared_i386_entry(void)
+{
+	struct mags_err err = { 0 };
+	long r;
+
+	if (seccomp_prepare() < 0 || seccomp_install(&err) < 0)
+		return 50;
+	__asm__ volatile("int $0x80" : "=a"(r) : "a"(20) : "memory"); /* getpid */
+	return 1; /* survived */
+}
+
+static void a_prepared_filter_kills_other_architectures(void **state)
+{
+	assert_int_equal(in_child(prepared_i386_entry), 100 + SIGSYS);
+}
+
 static int i386_entry(void)
 {
 	struct mags_err err = { 0 };
@@ -139,6 +169,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(filter_refuses_what_docker_refuses),
+		cmocka_unit_test(a_prepared_filter_refuses_the_same),
+		cmocka_unit_test(a_prepared_filter_kills_other_architectures),
 		cmocka_unit_test(other_architectures_are_killed),
 		cmocka_unit_test(capabilities_shrink_to_the_kept_set),
 	};
