@@ -14,6 +14,7 @@ openssh-client
 libcmocka-dev python3 python3-pytest
 busybox-static bubblewrap runc debootstrap
 iproute2 util-linux procps curl ca-certificates e2fsprogs nftables
+wrk
 nodejs node-typescript
 chromium
 "

@@ -27,6 +27,10 @@
 #define NETCFG_IFNAME_GLOB  "mg*"
 #define NETCFG_ALLOW_MAX    64          /* --net-allow entries */
 #define NETCFG_NAMESERVERS_MAX 3        /* as the resolver reads */
+/* The nameserver of sandboxes when magsd forwards DNS (magsd/dns.h): the
+ * firewall redirects it to the gateway of the link a query comes in on,
+ * where magsd listens. An address of link 0, which magsd never hands out. */
+#define NETCFG_DNS_ADDR     "10.200.0.1"
 
 /* An IPv4 network, host byte order, host bits zero. */
 struct netcfg_cidr {

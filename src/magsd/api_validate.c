@@ -2,6 +2,7 @@
  * api_validate.c - POST /mags-jobs body checks (see api_validate.h).
  */
 #include "magsd/api_validate.h"
+#include "magsd/dns.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -125,6 +126,19 @@ static int take_ws_name(json_t *o, const char *key, char **out, struct mags_err 
 	return 0;
 }
 
+int api_validate_idle_timeout(json_t *v, int *out, struct mags_err *err)
+{
+	*out = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+	    json_integer_value(v) > JOBREQ_IDLE_TIMEOUT_MAX)
+		return bad(err, "'%s' must be a whole number of seconds from 1 to 2592000 "
+			   "(for never, use 'no_sleep')", "idle_timeout");
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
 static int take_workspace(json_t *o, int max_disk_gb, struct job_request *out,
 			  struct mags_err *err)
 {
@@ -176,6 +190,12 @@ static int take_workspace(json_t *o, int max_disk_gb, struct job_request *out,
 		}
 	}
 
+	if ((r = api_validate_idle_timeout(json_object_get(o, "idle_timeout"), &out->idle_timeout,
+					   err)) < 0)
+		return r;
+	if (out->idle_timeout && !out->persistent)
+		return bad(err, "'%s' requires 'persistent'", "idle_timeout");
+
 	v = json_object_get(o, "startup_command");
 	if (is_set(v)) {
 		if (!json_is_string(v) || json_string_length(v) > JOBREQ_STARTUP_MAX ||
@@ -186,9 +206,9 @@ static int take_workspace(json_t *o, int max_disk_gb, struct job_request *out,
 	return 0;
 }
 
-/* network: "nat" | "none" | {"allow": [CIDR, ...]}, kept as "nat", "none"
- * or "allow:a.b.c.d/n,..." (canonical: what the runtime's --net-allow
- * takes, one per comma). */
+/* network: "nat" | "none" | {"allow": [CIDR or domain, ...]}, kept as
+ * "nat", "none" or "allow:a.b.c.d/n,name,..." (canonical CIDRs, what the
+ * runtime's --net-allow takes, and lowercase names, one per comma). */
 static int take_network(json_t *v, struct job_request *out, struct mags_err *err)
 {
 	const char *key;
@@ -217,18 +237,28 @@ static int take_network(json_t *v, struct job_request *out, struct mags_err *err
 	    json_array_size(allow) > NETCFG_ALLOW_MAX)
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 			       "'network.allow' must be an array of 1 to %d CIDRs", NETCFG_ALLOW_MAX);
-	text = xmalloc(6 + json_array_size(allow) * 20 + 1);
+	text = xmalloc(6 + json_array_size(allow) * 256 + 1);
 	len = (size_t)snprintf(text, 7, "allow:");
 	json_array_foreach(allow, i, c) {
 		struct netcfg_cidr cidr;
 		char a[16];
+		const char *e = json_is_string(c) ? json_string_value(c) : NULL;
 
-		if (!json_is_string(c) || json_string_length(c) > 18 ||
-		    netcfg_parse_cidr(json_string_value(c), &cidr) < 0) {
+		/* a domain name (issue 5) is kept, lowercase, and resolved when
+		 * the job starts (network_allow_resolve) */
+		if (e && strlen(e) == json_string_length(c) && strlen(e) <= 253 &&
+		    netcfg_parse_cidr(e, &cidr) < 0 && dns_name_valid(e)) {
+			len += (size_t)snprintf(text + len, 256, "%s", i ? "," : "");
+			for (; *e; e++)
+				text[len++] = (char)(*e >= 'A' && *e <= 'Z' ? *e - 'A' + 'a' : *e);
+			text[len] = '\0';
+			continue;
+		}
+		if (!e || json_string_length(c) > 18 || netcfg_parse_cidr(e, &cidr) < 0) {
 			free(text);
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "'network.allow': entry %zu must be an IPv4 network or address "
-				       "with zero host bits (198.51.100.0/24), not a domain name", i);
+				       "with zero host bits (198.51.100.0/24) or a domain name", i);
 		}
 		len += (size_t)snprintf(text + len, 20, "%s%s/%u", i ? "," : "",
 					netcfg_format_ipv4(cidr.addr, a), cidr.prefix);

@@ -10,7 +10,9 @@
  * names (1-63 of [A-Za-z0-9._-], starting alphanumeric, no ".."),
  * persistent (alias persist), no_sync, no_sleep (needs persistent), disk_gb
  * (1 to the server's maximum), file_ids (at most 64 ids), startup_command
- * (at most 64 KiB). ephemeral with a workspace, a base or persistent is a
+ * (at most 64 KiB), idle_timeout (issue 4: seconds a persistent job may
+ * be idle before it sleeps, 1 s to 30 days, needs persistent; absent or null =
+ * the server's idle_timeout; never sleeping is no_sleep). ephemeral with a workspace, a base or persistent is a
  * 400. network (issue 5): "nat" (the default), "none", or {"allow":
  * [CIDR, ...]} with 1 to 64 IPv4 networks or addresses, host bits zero
  * (no domain names). Null/false/""/[] count as absent. Unknown fields are
@@ -19,6 +21,7 @@
 #ifndef MAGS_MAGSD_API_VALIDATE_H
 #define MAGS_MAGSD_API_VALIDATE_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "common/err.h"
@@ -35,6 +38,12 @@
 #define JOBREQ_FILE_ID_MAX 64
 #define JOBREQ_STARTUP_MAX (64 * 1024)
 #define JOBREQ_DISK_GB_DEFAULT 2
+#define JOBREQ_IDLE_TIMEOUT_MAX (30 * 86400)
+
+/* Check a job's idle_timeout (POST and PATCH): NULL/null = not given (0).
+ * 0 and *out set (1..JOBREQ_IDLE_TIMEOUT_MAX, 0 if not given), or -EINVAL
+ * with err (MAGS_E_BAD_REQUEST). Does not check persistent. */
+int api_validate_idle_timeout(json_t *v, int *out, struct mags_err *err);
 
 struct job_request {
 	char *script;
@@ -54,6 +63,7 @@ struct job_request {
 	char **file_ids;        /* n_file_ids ids */
 	size_t n_file_ids;
 	char *startup_command;  /* NULL if none */
+	int idle_timeout;       /* seconds, 0 = the server's default */
 	char *network;          /* NULL (default: nat), "nat", "none", or
 	                         * "allow:<cidr>,<cidr>..." in canonical form */
 };

@@ -16,12 +16,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/netcfg.h"
 #include "common/util.h"
+#include "magsd/config.h"
+#include "magsd/dns.h"
+#include "magsd/log.h"
 #include "common/banned.h"
 
 extern char **environ;
@@ -142,6 +146,7 @@ int network_link_take(struct network_links *nl)
 		if (if_nametoindex(name))
 			continue;
 		nl->used[i] = 1;
+		dns_link_open((int)i);
 		/* round robin: a just-freed link (its veth may still be going
 		 * away) is the last to be used again */
 		nl->next = i + 1 < NETWORK_LINK_END ? i + 1 : NETWORK_LINK_FIRST;
@@ -152,8 +157,10 @@ int network_link_take(struct network_links *nl)
 
 void network_link_release(struct network_links *nl, int index)
 {
-	if (index >= (int)NETWORK_LINK_FIRST && index < (int)NETWORK_LINK_END)
+	if (index >= (int)NETWORK_LINK_FIRST && index < (int)NETWORK_LINK_END) {
 		nl->used[index] = 0;
+		dns_link_close(index);
+	}
 }
 
 void network_link_subnet(int index, char *buf, size_t n)
@@ -163,4 +170,93 @@ void network_link_subnet(int index, char *buf, size_t n)
 
 	netcfg_link_at((uint32_t)index, &link);
 	snprintf(buf, n, "%s/%d", netcfg_format_ipv4(link.subnet, a), NETCFG_LINK_PREFIX);
+}
+
+/* The host's nameservers a sandbox could reach through NAT (not on the
+ * host's loopback), as the runtime picks them for resolv.conf. */
+static int host_reachable_nameservers(void)
+{
+	static const char *const files[] = {
+		"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf",
+	};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		_cleanup_free_ char *text = NULL;
+		uint32_t ns[NETCFG_NAMESERVERS_MAX];
+		int n;
+
+		if (read_file(files[i], 64 * 1024, &text) < 0)
+			continue;
+		n = netcfg_nameservers(text, ns, NETCFG_NAMESERVERS_MAX);
+		if (n > 0)
+			return n;
+	}
+	return 0;
+}
+
+void network_dns_start(const struct config *cfg, struct loop *loop)
+{
+	struct mags_err err;
+	char ups[256];
+	int on;
+
+	err_clear(&err);
+	if (dns_configure(cfg->dns_upstream, &err) < 0) {
+		log_warn("dns: %s; names in allow lists fail, no forwarder", err.msg);
+		return;
+	}
+	dns_upstreams_text(ups, sizeof(ups));
+	on = !strcmp(cfg->dns_forward, "on") ||
+	     (!strcmp(cfg->dns_forward, "auto") && host_reachable_nameservers() == 0);
+	if (!on) {
+		log_info("dns: upstreams %s; sandboxes use the host's nameservers", ups);
+		return;
+	}
+	if (dns_forward_start(loop, &err) < 0) {
+		log_warn("dns forwarder unavailable: %s", err.msg);
+		return;
+	}
+	setenv("MAGS_RUNTIME_DNS", NETCFG_DNS_ADDR, 1);
+	log_info("dns: forwarder for sandboxes (" NETCFG_DNS_ADDR ") to %s", ups);
+}
+
+int network_allow_resolve(const char *list, char **out, struct mags_err *err)
+{
+	_cleanup_free_ char *copy = xstrdup(list);
+	size_t cap = NETCFG_ALLOW_MAX * 20 + 1, len = 0;
+	char *res = xmalloc(cap), *save = NULL;
+	int n = 0;
+
+	res[0] = '\0';
+	for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+		struct netcfg_cidr c;
+		uint32_t addrs[NETCFG_ALLOW_MAX];
+		char a[16];
+		int k;
+
+		if (netcfg_parse_cidr(e, &c) == 0) {
+			addrs[0] = c.addr;
+			k = 1;
+		} else {
+			k = dns_resolve_a(e, addrs, NETCFG_ALLOW_MAX, err);
+			if (k < 0) {
+				free(res);
+				err_wrap(err, "network.allow");
+				return -1;
+			}
+			c.prefix = 32;
+		}
+		for (int i = 0; i < k; i++) {
+			if (n == NETCFG_ALLOW_MAX) {
+				free(res);
+				return err_set(err, MAGS_E_BAD_REQUEST, E2BIG,
+					       "network.allow: more than %d networks once '%s' is "
+					       "resolved", NETCFG_ALLOW_MAX, e);
+			}
+			len += (size_t)snprintf(res + len, cap - len, "%s%s/%u", n ? "," : "",
+						netcfg_format_ipv4(addrs[i], a), c.prefix);
+			n++;
+		}
+	}
+	*out = res;
+	return 0;
 }

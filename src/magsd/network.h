@@ -10,7 +10,8 @@
  * production) would both give their first sandbox mg1. A link whose host
  * end (mg<i>) already exists on the host is skipped, and the search starts
  * at a random link, so daemons that start together do not race for the
- * same one.
+ * same one. Taking a link opens the DNS forwarder's sockets on it, and
+ * releasing it closes them (dns.h).
  */
 #ifndef MAGS_MAGSD_NETWORK_H
 #define MAGS_MAGSD_NETWORK_H
@@ -48,5 +49,28 @@ void network_link_release(struct network_links *nl, int index);
 
 /* "--net-addr" value of link index: "10.200.A.B/30" (buf >= 20 bytes). */
 void network_link_subnet(int index, char *buf, size_t n);
+
+struct config;
+struct loop;
+
+/*
+ * DNS (dns.c): take the upstreams of the `dns_upstream` setting and start
+ * the forwarder when `dns_forward` is "on", or "auto" and the host's
+ * resolvers are all on its loopback (a sandbox could not reach them). With
+ * the forwarder on, MAGS_RUNTIME_DNS=NETCFG_DNS_ADDR is put in magsd's
+ * environment, which the runtimes it starts inherit: their sandboxes'
+ * resolv.conf then names that address (netfw.c). Logs what it decided;
+ * never stops the start.
+ */
+void network_dns_start(const struct config *cfg, struct loop *loop);
+
+/*
+ * An allow list as stored ("entry,entry,...": CIDRs and hostnames) with
+ * each hostname replaced by its addresses as /32s (dns_resolve_a, bounded
+ * in time), for --net-allow. The new list (malloc'd) in *out, or -1 with
+ * err set: a name that does not resolve, or more than NETCFG_ALLOW_MAX
+ * networks in all.
+ */
+int network_allow_resolve(const char *list, char **out, struct mags_err *err);
 
 #endif

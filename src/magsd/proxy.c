@@ -33,7 +33,8 @@
 #include "magsd/log.h"
 #include "common/banned.h"
 
-#define RETRY_MS 100            /* between connects to a refusing port */
+#define RETRY_MS 100            /* between connects to a refusing port, at most */
+#define RETRY_FIRST_MS 2        /* the first retry: a woken sandbox is ready in ms */
 #define LINGER_MS 2000          /* reading what a client still sends after our error */
 #define ACTIVITY_MS 1000
 #define MAX_HEADERS 128
@@ -70,6 +71,8 @@ struct pconn {
 	int cfd, ufd;
 	struct loop_watch *cw, *uw;
 	int c_rd, c_wr, u_rd, u_wr;   /* edge-triggered readiness */
+	int c_hup, u_hup;             /* the peer's FIN (or an error) was signalled */
+	int retries;                  /* connects retried so far (the backoff) */
 	int c_eof, u_eof, u_shut;
 	enum cstate cs;
 	enum ustate us;
@@ -319,6 +322,17 @@ static void due_at(struct proxy *px, int64_t t)
 		px->next_due = t;
 }
 
+/* When to try the upstream again: 2, 4, 8, ... ms, then every RETRY_MS.
+ * A sandbox being woken listens a few ms after it starts; a fixed 100 ms
+ * would be most of the wake's latency. */
+static int64_t retry_after(struct pconn *c, int64_t now)
+{
+	int64_t d = c->retries < 6 ? (int64_t)RETRY_FIRST_MS << c->retries : RETRY_MS;
+
+	c->retries++;
+	return now + (d < RETRY_MS ? d : RETRY_MS);
+}
+
 static void up_close(struct pconn *c)
 {
 	if (c->ufd >= 0) {
@@ -420,7 +434,7 @@ static void up_connect(struct pconn *c)
 				 strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, c->route.port);
 		if (!c->route.target[0]) {
 			c->us = U_WAIT;
-			c->retry_at = time_mono_ms() + RETRY_MS;
+			c->retry_at = retry_after(c, time_mono_ms());
 			due_at(px, c->retry_at);
 			return;
 		}
@@ -441,12 +455,12 @@ static void up_connect(struct pconn *c)
 	if (connect(fd, (struct sockaddr *)&sa, salen) < 0 && errno != EINPROGRESS) {
 		close(fd);
 		c->us = U_WAIT;
-		c->retry_at = time_mono_ms() + RETRY_MS;
+		c->retry_at = retry_after(c, time_mono_ms());
 		due_at(c->px, c->retry_at);
 		return;
 	}
 	c->ufd = fd;
-	c->u_rd = c->u_wr = 0;
+	c->u_rd = c->u_wr = c->u_hup = 0;
 	c->connect_started = time_mono_ms();
 	c->uw = loop_add(c->px->loop, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_up, c);
 	if (!c->uw) {
@@ -464,9 +478,9 @@ static void up_connect(struct pconn *c)
 static void up_failed(struct pconn *c, int64_t now)
 {
 	up_close(c);
-	if (now + RETRY_MS <= c->connect_until) {
+	if (now + RETRY_FIRST_MS <= c->connect_until) {
 		c->us = U_WAIT;
-		c->retry_at = now + RETRY_MS;
+		c->retry_at = retry_after(c, now);
 		due_at(c->px, c->retry_at);
 		return;
 	}
@@ -503,6 +517,7 @@ static void route(struct pconn *c, const char *host, size_t hl)
 		}
 	}
 	c->last_activity = 0;
+	c->retries = 0;
 	activity(c, now);
 	up_connect(c);
 }
@@ -805,6 +820,13 @@ static void pump(struct pconn *c)
 					c->cin.len += (size_t)n;
 					progress = 1;
 					activity(c, now);
+					/* a short read drained the socket: the next
+					 * bytes bring a new edge, so no read for
+					 * EAGAIN (a third of the syscalls of a small
+					 * request); not once the peer shut down, as
+					 * its EOF brings no edge of its own */
+					if ((size_t)n < room && !c->c_hup)
+						c->c_rd = 0;
 				} else if (n == 0) {
 					c->c_eof = 1;
 					progress = 1;
@@ -849,6 +871,8 @@ static void pump(struct pconn *c)
 					c->u2c.len += (size_t)n;
 					progress = 1;
 					activity(c, now);
+					if ((size_t)n < room && !c->u_hup)
+						c->u_rd = 0;   /* drained, as above */
 				} else if (n == 0 || !io_again()) {
 					c->u_eof = 1;
 					progress = 1;
@@ -910,6 +934,8 @@ static void on_client(int fd, uint32_t events, void *arg)
 	struct pconn *c = arg;
 
 	(void)fd;
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->c_hup = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->c_rd = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -935,6 +961,8 @@ static void on_up(int fd, uint32_t events, void *arg)
 		}
 		c->us = U_OPEN;
 	}
+	if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		c->u_hup = 1;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 		c->u_rd = 1;
 	if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR))
@@ -1095,12 +1123,33 @@ int proxy_conn_count(const struct proxy *px)
 void proxy_job_ended(struct proxy *px, const char *job_id)
 {
 	struct pconn *c = px->conns, *next;
+	/* A sandbox that went to sleep, or the old one of a job being woken
+	 * (a request can arrive while it is still on its way out): requests
+	 * not yet connected wait on for the job's next sandbox. */
+	int st = job_state(px, job_id), woken = 0;
 
 	for (; c; c = next) {
 		next = c->next;
 		if (!c->route.job_id[0] || strcmp(c->route.job_id, job_id) ||
 		    c->cs == C_REPLY || c->cs == C_LINGER)
 			continue;
+		if ((c->us == U_WAIT || c->us == U_CONNECTING) && st != PROXY_JOB_GONE) {
+			if (st == PROXY_JOB_SLEEPING && !woken) {
+				woken = 1;
+				if (!px->hooks.wake || px->hooks.wake(job_id, px->hooks.arg) < 0) {
+					reply(c, 502, "The sandbox is asleep and could not be woken.");
+					pump(c);
+					continue;
+				}
+			}
+			up_close(c);
+			c->route.target[0] = '\0';
+			c->us = U_WAIT;
+			c->retries = 0;
+			c->retry_at = retry_after(c, time_mono_ms());
+			due_at(px, c->retry_at);
+			continue;
+		}
 		if (c->us == U_WAIT || c->us == U_CONNECTING) {
 			reply(c, 502, "The sandbox ended.");
 			pump(c);

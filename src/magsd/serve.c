@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -274,6 +275,8 @@ static void start_network(struct server *srv, const char *runtime)
 		log_info("sandbox network off (network = none): jobs get loopback only");
 		return;
 	}
+	/* first: the forwarder decides the runtimes' resolv.conf (netfw.c) */
+	network_dns_start(srv->cfg, srv->loop);
 	err_clear(&err);
 	if (network_setup(runtime, &err) < 0) {
 		log_warn("sandbox network unavailable, jobs get loopback only: %s", err.msg);
@@ -324,6 +327,33 @@ static int parse_flags(struct config *cfg, int argc, char **argv, struct mags_er
 	return 0;
 }
 
+/*
+ * Every live sandbox holds fds here (status pipe, pidfd, exec sockets), so
+ * do proxied and SSH connections: a soft limit of 1024 (systemd's default)
+ * would stop well short of max_jobs = 1000. Raise the soft limit to what
+ * the settings can use, within the hard limit.
+ */
+static void raise_fd_limit(const struct config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_jobs * 8 + (rlim_t)cfg->proxy_max_conns * 2 +
+		      (rlim_t)cfg->ssh_max_sessions * 2 + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		log_warn("open file limit %llu is below the %llu the settings may use "
+			 "(max_jobs %d): raise it (LimitNOFILE=)",
+			 (unsigned long long)rl.rlim_max, (unsigned long long)want, cfg->max_jobs);
+		want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("raise the open file limit to %llu: %s", (unsigned long long)want,
+			 strerror(errno));
+}
+
 static int setup(struct serve_state *ss, struct mags_err *err)
 {
 	struct server *srv = &ss->srv;
@@ -337,6 +367,7 @@ static int setup(struct serve_state *ss, struct mags_err *err)
 	sigset_t mask;
 	int r;
 
+	raise_fd_limit(cfg);
 	if ((r = mkdir_p(cfg->data_dir, 0755)) < 0 || (r = mkdir_p(jobs, 0700)) < 0 ||
 	    (r = mkdir_p(run, 0700)) < 0)
 		return err_sys(err, -r, "create data directory '%s'", cfg->data_dir);

@@ -18,12 +18,21 @@
  *   forward, to a sandbox (oifname mg*): only replies (established,
  *     related); new connections come from the host itself (the proxy,
  *     the SSH gateway), which is output, not forward
- *   input from mg*: only replies to the host's own connections; the
- *     host's services (magsd's API, anything on any host address) are
- *     out of reach. No DNS forwarder runs on the host, so nothing else
- *     is open.
+ *   input from mg*: only replies to the host's own connections, and
+ *     DNS (udp/tcp 53) to the gateway address of the link it came in
+ *     on where the receiving socket carries magsd's mark (its DNS
+ *     forwarder, magsd/dns.c): a DNS server of the host's own, bound to
+ *     a wildcard address, stays out of reach like the host's other
+ *     services (magsd's API, anything on any host address).
+ *   prerouting: DNS to NETCFG_DNS_ADDR (the nameserver in a sandbox's
+ *     resolv.conf when magsd forwards) is redirected to the gateway
+ *     address of the link it came in on.
  *   postrouting: masquerade the pool leaving through any non-mags
  *     interface.
+ *   output: the host's own packets to a pool address that has no link
+ *     (a sandbox just gone, say, with the proxy still holding its
+ *     address) are refused instead of following the default route off
+ *     the machine (the host's own gateway addresses go through lo).
  *
  * The base chains have policy accept and only judge sandbox traffic, so
  * the host's own rules (other tables) are untouched.
@@ -47,6 +56,8 @@
 #include "common/banned.h"
 
 #define T "inet " NETFW_TABLE
+/* magsd's DNS forwarder sockets (magsd/dns.h DNS_SOCKET_MARK, "mags") */
+#define DNS_MARK "0x6d616773"
 
 static const char ruleset[] =
 	"add table " T "\n"
@@ -55,10 +66,14 @@ static const char ruleset[] =
 	"add chain " T " forward { type filter hook forward priority filter; policy accept; }\n"
 	"add chain " T " input { type filter hook input priority filter; policy accept; }\n"
 	"add chain " T " postrouting { type nat hook postrouting priority srcnat; policy accept; }\n"
+	"add chain " T " prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
+	"add chain " T " output { type filter hook output priority filter; policy accept; }\n"
 	"add chain " T " egress\n"
 	"flush chain " T " forward\n"
 	"flush chain " T " input\n"
 	"flush chain " T " postrouting\n"
+	"flush chain " T " prerouting\n"
+	"flush chain " T " output\n"
 	"flush chain " T " egress\n"
 	"flush set " T " dns4\n"
 	"add rule " T " forward iifname \"" NETCFG_IFNAME_GLOB "\" jump egress\n"
@@ -74,7 +89,19 @@ static const char ruleset[] =
 	"add rule " T " input iifname \"" NETCFG_IFNAME_GLOB "\" ct state established,related accept\n"
 	"add rule " T " input iifname \"" NETCFG_IFNAME_GLOB "\" drop\n"
 	"add rule " T " postrouting ip saddr " NETCFG_POOL_CIDR " oifname != \""
-		NETCFG_IFNAME_GLOB "\" masquerade\n";
+		NETCFG_IFNAME_GLOB "\" masquerade\n"
+	"add rule " T " output ip daddr " NETCFG_POOL_CIDR " oifname != \"lo\" oifname != \""
+		NETCFG_IFNAME_GLOB "\" reject\n"
+	"add rule " T " prerouting iifname \"" NETCFG_IFNAME_GLOB "\" ip daddr " NETCFG_DNS_ADDR
+		" meta l4proto { tcp, udp } th dport 53 redirect\n";
+
+/* DNS to the sandbox's gateway, and only to magsd's forwarder there
+ * (inserted ahead of input's final drop). Its own step: a kernel without
+ * nft_socket refuses it, and then sandboxes still get their network,
+ * without the forwarder. */
+static const char dns_rule[] =
+	"insert rule " T " input iifname \"" NETCFG_IFNAME_GLOB "\" meta l4proto { tcp, udp } "
+		"th dport 53 fib daddr . iif type local socket mark " DNS_MARK " accept\n";
 
 static const char *nft_path(void)
 {
@@ -193,6 +220,14 @@ static void gc_allow_lists(void)
 
 int netfw_nameservers(uint32_t *out, int max)
 {
+	const char *fwd = getenv("MAGS_RUNTIME_DNS");
+	uint32_t a;
+
+	/* magsd forwards DNS (it sets this for the runtimes it starts) */
+	if (fwd && max > 0 && netcfg_parse_ipv4(fwd, &a) == 0) {
+		out[0] = a;
+		return 1;
+	}
 	static const char *const files[] = {
 		"/etc/resolv.conf", "/run/systemd/resolve/resolv.conf",
 	};
@@ -225,10 +260,16 @@ int netfw_setup(struct mags_err *err)
 	r = write_file("/proc/sys/net/ipv4/ip_forward", "1");
 	if (r < 0)
 		return err_sys(err, -r, "write 'net.ipv4.ip_forward'");
-	r = nft_run(script, err);
+	_cleanup_free_ char *with_dns = xasprintf("%s%s", script, dns_rule);
+	struct mags_err dns_err;
+	r = nft_run(with_dns, &dns_err);
 	if (r < 0) {
-		err_wrap(err, "firewall table '" T "'");
-		return r;
+		r = nft_run(script, err);
+		if (r < 0) {
+			err_wrap(err, "firewall table '" T "'");
+			return r;
+		}
+		fprintf(stderr, "mags-runtime: warning: no DNS forwarder rule (%s)\n", dns_err.msg);
 	}
 	gc_allow_lists();
 	return 0;

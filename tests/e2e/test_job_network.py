@@ -80,7 +80,7 @@ def test_network_none_is_loopback_only(nat_srv):
     ({"allow": []}, "network.allow"),
     ({"allow": "198.51.100.0/24"}, "network.allow"),
     ({"allow": ["198.51.100.7/24"]}, "entry 0"),
-    ({"allow": ["198.51.100.0/24", "example.com"]}, "entry 1"),
+    ({"allow": ["198.51.100.0/24", "exa_mple.com"]}, "entry 1"),
     ({"allow": ["2001:db8::/32"]}, "entry 0"),
     ({"allow": ["10.0.%d.0/24" % i for i in range(65)]}, "1 to 64"),
     ({"allow": ["198.51.100.0/24"], "deny": ["0.0.0.0/0"]}, "unknown key"),
