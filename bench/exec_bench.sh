@@ -4,7 +4,8 @@
 # nsenter, and wake latency (sleeping -> first byte of an exec's output).
 # Starts a throw-away magsd with idle_timeout 1 s; see bench/exec_bench.py.
 #
-#   BENCH_N=200  BENCH_N_WAKE=20  MAGS_BUILD_DIR=build (where the binaries are)
+#   BENCH_N=200  BENCH_N_WAKE=20  BENCH_FILES=10000 (in the woken workspace)
+#   MAGS_BUILD_DIR=build (where the binaries are)  BENCH_DIR=/tmp (its data dir)
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -ne 0 ]; then
@@ -12,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 BIN=${MAGS_BUILD_DIR:-build}/bin
-DATA=$(mktemp -d /tmp/mags-xb-XXXXXX)
+DATA=$(mktemp -d "${BENCH_DIR:-/tmp}/mags-xb-XXXXXX")
 chmod 0755 "$DATA"
 PID=""
 cleanup() {
@@ -48,4 +49,5 @@ done
 TOKEN=$("$BIN/magsd" token create --user bench --data-dir "$DATA")
 python3 bench/exec_bench.py --url "http://127.0.0.1:$PORT" --token "$TOKEN" \
 	--mags "$BIN/mags" --data "$DATA" --n "${BENCH_N:-200}" \
-	--n-wake "${BENCH_N_WAKE:-20}" --idle 1 --out bench/results
+	--n-wake "${BENCH_N_WAKE:-20}" --files "${BENCH_FILES:-10000}" --idle 1 \
+	--out bench/results

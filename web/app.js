@@ -320,9 +320,16 @@
         body),
       h('div', { class: 'pager' }, info, prev, next));
 
+    // Keyset paging: cursors[p] is the next_cursor that loads page p + 1,
+    // learnt on the way; a page reached without one (a link to ?page=N)
+    // asks by page number once, and the cursors continue from there.
+    let cursors = [];
     let inflight = null;
     async function load(quiet) {
-      const qs = new URLSearchParams({ page: String(f.page), page_size: String(PAGE_SIZE) });
+      if (f.page === 1) cursors = [];
+      const cur = f.page > 1 ? cursors[f.page - 1] : null;
+      const qs = new URLSearchParams({ page_size: String(PAGE_SIZE) });
+      if (cur) qs.set('cursor', cur); else qs.set('page', String(f.page));
       if (f.status) qs.set('status', f.status);
       if (f.q) qs.set('q', f.q);
       const hp = new URLSearchParams();
@@ -344,6 +351,7 @@
       }
       if (!live(seq) || ctrl !== inflight) return;
       clear(msg);
+      cursors[f.page] = data.next_cursor || null;
       renderRows(data);
       body.dataset.query = qs.toString();   // what is shown (tests wait on it)
       if (!quiet) { /* focus stays where the user is */ }
@@ -367,7 +375,7 @@
       const pages = Math.max(1, Math.ceil(data.total / PAGE_SIZE));
       info.textContent = data.total + ' job' + (data.total === 1 ? '' : 's') + ' · page ' + f.page + ' of ' + pages;
       prev.disabled = f.page <= 1;
-      next.disabled = f.page >= pages;
+      next.disabled = !data.next_cursor;
     }
     statusSel.addEventListener('change', () => {
       clearTimeout(deb);

@@ -45,7 +45,7 @@ declare class Mags {
   logs(requestId: string): Promise<Mags.LogsResult>;
   list(options?: { page?: number; pageSize?: number }): Promise<Mags.JobList>;
   listJobs(options?: { page?: number; pageSize?: number }): Promise<Mags.JobList>;
-  updateJob(requestId: string, opts: { noSleep?: boolean; startupCommand?: string; [key: string]: unknown }): Promise<Mags.ApiObject>;
+  updateJob(requestId: string, opts: { noSleep?: boolean; startupCommand?: string; idleTimeout?: number | null; [key: string]: unknown }): Promise<Mags.ApiObject>;
   /** Port 22: SSH credentials; other ports: a URL. */
   enableAccess(requestId: string, port?: number): Promise<Mags.AccessResult>;
   sync(requestId: string): Promise<Mags.ApiObject>;
@@ -88,6 +88,9 @@ declare namespace Mags {
     noSync?: boolean;
     /** The job's own timeout in ms (sent as whole seconds; server default 300 s). */
     jobTimeout?: number;
+    /** ms a persistent sandbox may be idle before it sleeps (sent as whole
+     * seconds, idle_timeout; server default 600 s). */
+    jobIdleTimeout?: number;
   }
 
   export interface RunAndWaitOptions extends RunOptions {
@@ -105,6 +108,8 @@ declare namespace Mags {
     timeout?: number;
     /** ms, default 1000 */
     pollInterval?: number;
+    /** ms idle before it sleeps (idle_timeout; server default 600 s) */
+    jobIdleTimeout?: number;
   }
 
   export interface ApiObject {

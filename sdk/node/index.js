@@ -388,7 +388,9 @@ class Mags {
   /**
    * Submit a job (returns at once): {request_id, status: 'accepted', requestId}.
    * options: name, workspaceId, baseWorkspaceId, persistent, noSleep, ephemeral,
-   * startupCommand, environment, fileIds, diskGb, noSync, jobTimeout (ms).
+   * startupCommand, environment, fileIds, diskGb, noSync, jobTimeout (ms),
+   * jobIdleTimeout (ms a persistent sandbox may be idle before it sleeps; API
+   * idle_timeout in seconds).
    */
   async run(script, options = {}) {
     const payload = { script, type: 'inline' };
@@ -404,6 +406,9 @@ class Mags {
     if (options.fileIds && options.fileIds.length) payload.file_ids = [...options.fileIds];
     if (options.diskGb) payload.disk_gb = Number(options.diskGb);
     if (options.jobTimeout != null) payload.timeout = Math.max(1, Math.ceil(options.jobTimeout / 1000));
+    if (options.jobIdleTimeout != null) {
+      payload.idle_timeout = Math.max(1, Math.ceil(options.jobIdleTimeout / 1000));
+    }
     return this._request('POST', '/mags-jobs', { body: payload });
   }
 
@@ -463,8 +468,8 @@ class Mags {
   /**
    * Create a VM sandbox and wait until it is running. options: persistent
    * (default false: local disk only), baseWorkspaceId, diskGb, timeout (ms,
-   * default 30000), pollInterval (ms, default 1000). Resolves to the job's
-   * status once 'running'.
+   * default 30000), pollInterval (ms, default 1000), jobIdleTimeout (ms idle
+   * before it sleeps). Resolves to the job's status once 'running'.
    */
   async new(name, options = {}) {
     const result = await this.run('sleep infinity', {
@@ -474,6 +479,7 @@ class Mags {
       noSync: !options.persistent,
       baseWorkspaceId: options.baseWorkspaceId,
       diskGb: options.diskGb,
+      jobIdleTimeout: options.jobIdleTimeout,
     });
     const rid = result.request_id;
     const st = await this._wait(rid, ['running'], options.timeout != null ? options.timeout : 30000,
@@ -627,7 +633,8 @@ class Mags {
     return this.list(options);
   }
 
-  /** Update job settings: opts noSleep, startupCommand (PATCH /mags-jobs/{id}). */
+  /** Update job settings: opts noSleep, startupCommand, idleTimeout (seconds; null:
+   * the server's) (PATCH /mags-jobs/{id}). */
   async updateJob(requestId, opts = {}) {
     return this._request('PATCH', `/mags-jobs/${seg(requestId)}`, { body: snakeKeys(opts) });
   }

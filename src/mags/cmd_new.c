@@ -25,6 +25,8 @@ const char cmd_new_usage[] =
 	"  --base <workspace>         Start from an existing workspace (read-only base)\n"
 	"  --disk <GB>                Disk size in GB (default: 2)\n"
 	"  --no-sleep                 Never auto-sleep this sandbox\n"
+	"  --idle-timeout <seconds>   Sleep after this long idle (default: the\n"
+	"                             server's, 10 min)\n"
 	"  --url                      Enable a public URL once it runs\n"
 	"  --port <port>              Port the URL exposes (default: 8080)\n"
 	"  --startup-command <cmd>    Command to run when it wakes (default: sleep infinity)\n"
@@ -84,7 +86,9 @@ int new_sandbox(struct mags_client *c, const struct new_args *a, char **id_out)
 		if (r < 0)
 			return cli_fail(&err);
 		snprintf(status, sizeof(status), "%s", cli_jstr(st, "status", ""));
-		if (strcmp(status, "running") == 0)
+		/* a sandbox with a short idle time may be asleep already: it
+		 * was running, and the next exec or login wakes it */
+		if (strcmp(status, "running") == 0 || strcmp(status, "sleeping") == 0)
 			break;
 		if (strcmp(status, "error") == 0 || mags_status_is_terminal(status)) {
 			const char *msg = cli_jstr(st, "error_message", NULL);

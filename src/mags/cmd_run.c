@@ -44,6 +44,8 @@ const char cmd_run_usage[] =
 	"  -e, --ephemeral            No workspace, nothing kept (fastest); cannot be\n"
 	"                             combined with -w, -p or --base\n"
 	"  --no-sleep                 Never auto-sleep this sandbox (requires -p)\n"
+	"  --idle-timeout <seconds>   Sleep after this long idle (requires -p; default:\n"
+	"                             the server's, 10 min)\n"
 	"  --url                      Enable a public URL (requires -p)\n"
 	"  --port <port>              Port the URL exposes (default: 8080)\n"
 	"  -f, --file <path>          Upload a local file into /root (repeatable,\n"

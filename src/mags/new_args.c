@@ -24,6 +24,7 @@ enum {
 	OPT_PORT,
 	OPT_STARTUP,
 	OPT_WAIT,
+	OPT_IDLE_TIMEOUT,
 };
 
 static const struct option new_options[] = {
@@ -36,6 +37,7 @@ static const struct option new_options[] = {
 	{ "port", required_argument, NULL, OPT_PORT },
 	{ "startup-command", required_argument, NULL, OPT_STARTUP },
 	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -106,6 +108,12 @@ int new_args_parse(int argc, char **argv, struct new_args *a,
 				return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 					       "invalid value '%s' for --wait: want seconds", optarg);
 			break;
+		case OPT_IDLE_TIMEOUT:
+			if (cli_parse_int(optarg, 1, NEW_IDLE_TIMEOUT_MAX, &a->idle_timeout) < 0)
+				return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+					       "invalid value '%s' for --idle-timeout: want seconds "
+					       "from 1 to %d", optarg, NEW_IDLE_TIMEOUT_MAX);
+			break;
 		case 'h':
 			return 1;
 		case ':':
@@ -146,5 +154,7 @@ json_t *new_args_request(const struct new_args *a)
 		json_object_set_new(req, "disk_gb", json_integer(a->disk_gb));
 	if (a->no_sleep)
 		json_object_set_new(req, "no_sleep", json_true());
+	if (a->idle_timeout > 0)
+		json_object_set_new(req, "idle_timeout", json_integer(a->idle_timeout));
 	return req;
 }

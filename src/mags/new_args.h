@@ -24,7 +24,10 @@ struct new_args {
 	int port;                     /* --port, 8080 unless given */
 	int disk_gb;                  /* --disk; 0: not sent */
 	int wait_s;                   /* --wait: seconds to wait for running */
+	int idle_timeout;             /* --idle-timeout seconds; 0: the server's */
 };
+
+#define NEW_IDLE_TIMEOUT_MAX 2592000  /* 30 days, as the server's bound */
 
 /*
  * Parse argv (argv[0] is "new"). As in the 1.8.12 CLI, --disk takes the
@@ -42,7 +45,7 @@ void new_args_init(struct new_args *a);
  * The POST /mags-jobs body, keys in this order: script "sleep infinity",
  * type "inline", persistent true, name, workspace_id (both = name),
  * startup_command, no_sync (= !persistent), then base_workspace_id,
- * disk_gb and no_sleep when given. A new reference.
+ * disk_gb, no_sleep and idle_timeout when given. A new reference.
  */
 json_t *new_args_request(const struct new_args *a);
 

@@ -26,6 +26,7 @@ enum {
 	OPT_STARTUP,
 	OPT_TIMEOUT,
 	OPT_SSH,
+	OPT_IDLE_TIMEOUT,
 };
 
 static const struct option run_options[] = {
@@ -47,6 +48,7 @@ static const struct option run_options[] = {
 	{ "startup", required_argument, NULL, OPT_STARTUP },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "ssh", no_argument, NULL, OPT_SSH },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -118,6 +120,11 @@ int run_args_parse(int argc, char **argv, struct run_args *a,
 			if (cli_parse_int(optarg, 1, INT_MAX, &a->timeout) < 0)
 				return bad_value(err, "--timeout", optarg, "a number of seconds");
 			break;
+		case OPT_IDLE_TIMEOUT:
+			if (cli_parse_int(optarg, 1, RUN_IDLE_TIMEOUT_MAX, &a->idle_timeout) < 0)
+				return bad_value(err, "--idle-timeout", optarg,
+						 "seconds from 1 to 2592000");
+			break;
 		case 'h':
 			return 1;
 		case ':':
@@ -160,6 +167,9 @@ int run_args_check(const struct run_args *a, struct mags_err *err)
 	if (a->url && !a->persistent)
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 			       "--url requires -p/--persistent");
+	if (a->idle_timeout && !a->persistent)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "--idle-timeout requires -p/--persistent");
 	return 0;
 }
 
@@ -187,6 +197,8 @@ json_t *run_args_request(const struct run_args *a, const char *script,
 				    json_string(a->startup_command));
 	if (a->timeout > 0)
 		json_object_set_new(req, "timeout", json_integer(a->timeout));
+	if (a->idle_timeout > 0)
+		json_object_set_new(req, "idle_timeout", json_integer(a->idle_timeout));
 	return req;
 }
 

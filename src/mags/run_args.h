@@ -31,7 +31,10 @@ struct run_args {
 	int port;                     /* --port, 8080 unless given */
 	int disk_gb;                  /* --disk; 0 when not given */
 	int timeout;                  /* --timeout seconds; 0 when not given */
+	int idle_timeout;             /* --idle-timeout seconds; 0: the server's */
 };
+
+#define RUN_IDLE_TIMEOUT_MAX 2592000  /* 30 days, as the server's bound */
 
 /*
  * Parse argv (argv[0] is "run"). Returns 0, 1 when --help was asked, or
@@ -46,7 +49,7 @@ int run_args_check(const struct run_args *a, struct mags_err *err);
 /*
  * The request body for POST /mags-jobs: script (the given text), type
  * ("file" when is_file), name and workspace_id for -w/-n, persistent,
- * base_workspace_id, no_sleep, disk_gb and timeout when given,
+ * base_workspace_id, no_sleep, disk_gb, timeout and idle_timeout when given,
  * startup_command. A new reference.
  */
 json_t *run_args_request(const struct run_args *a, const char *script,

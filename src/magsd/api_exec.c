@@ -7,7 +7,8 @@
  *         ?stream=1 -> NDJSON {"stream": "stdout"|"stderr", "data"} lines,
  *         then {"exit_code", "duration_ms"} (or {"error"} if it failed
  *         after the stream began)
- *   PATCH /mags-jobs/{id}        {"no_sleep"?, "startup_command"?} -> the job
+ *   PATCH /mags-jobs/{id}        {"no_sleep"?, "startup_command"?, "idle_timeout"?}
+ *                                -> the job
  *
  * and a run on a workspace a live persistent job holds, which executes
  * inside that sandbox as a new job (api_exec_run_in, from api_jobs.c).
@@ -55,10 +56,14 @@
 int api_jobs_own(struct http_req *req, struct job *job)
 {
 	char id[JOB_ID_MAX];
-	int r = store_job_resolve(req->srv->store, req->ident.user_id, req->params.v[0], id);
+	/* a request id (what SDKs send): one read; else a name */
+	int r = store_job_get(req->srv->store, req->params.v[0], req->ident.user_id, job);
 
-	if (r == 0)
-		r = store_job_get(req->srv->store, id, req->ident.user_id, job);
+	if (r == -ENOENT) {
+		r = store_job_resolve(req->srv->store, req->ident.user_id, req->params.v[0], id);
+		if (r == 0)
+			r = store_job_get(req->srv->store, id, req->ident.user_id, job);
+	}
 	if (r == -ENOENT)
 		http_reply_errorf(req, MAGS_E_NOT_FOUND, "job not found");
 	else if (r < 0)
@@ -579,8 +584,9 @@ void api_jobs_update(struct http_req *req)
 	json_error_t jerr;
 	struct job job;
 	json_t *o, *v;
-	int no_sleep = -1;
+	int no_sleep = -1, idle = -1;
 	_cleanup_free_ char *startup = NULL;
+	struct mags_err err;
 
 	if (api_jobs_own(req, &job) < 0)
 		return;
@@ -613,12 +619,24 @@ void api_jobs_update(struct http_req *req)
 		}
 		startup = xstrdup(json_is_null(v) ? "" : json_string_value(v));
 	}
+	/* idle_timeout: seconds, or null for the server's default again */
+	v = json_object_get(o, "idle_timeout");
+	if (v) {
+		if (api_validate_idle_timeout(v, &idle, &err) < 0) {
+			http_reply_error(req, &err);
+			goto out;
+		}
+		if (idle && !job.persistent) {
+			http_reply_errorf(req, MAGS_E_BAD_REQUEST, "'idle_timeout' requires 'persistent'");
+			goto out;
+		}
+	}
 	if (job_status_terminal(job.status)) {
 		http_reply_errorf(req, MAGS_E_CONFLICT, "job %s has ended: its settings are final",
 				  job.id);
 		goto out;
 	}
-	if (store_job_set_settings(srv->store, job.id, no_sleep, startup) < 0) {
+	if (store_job_set_settings(srv->store, job.id, no_sleep, startup, idle) < 0) {
 		http_reply_errorf(req, MAGS_E_INTERNAL, "database error updating job");
 		goto out;
 	}
@@ -631,8 +649,8 @@ void api_jobs_update(struct http_req *req)
 		http_reply_errorf(req, MAGS_E_INTERNAL, "database error reading job");
 		return;
 	}
-	log_info("job %s settings: no_sleep %d, startup_command %s", id, job.no_sleep,
-		 job.startup_command ? "set" : "none");
+	log_info("job %s settings: no_sleep %d, startup_command %s, idle_timeout %d", id,
+		 job.no_sleep, job.startup_command ? "set" : "none", job.idle_timeout);
 	http_reply_json(req, 200, job_to_json(&job, 0));
 out:
 	json_decref(o);

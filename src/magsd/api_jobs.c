@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "magsd/api.h"
 #include "magsd/api_validate.h"
+#include "magsd/crashpoint.h"
 #include "magsd/job.h"
 #include "magsd/lifecycle.h"
 #include "magsd/log.h"
@@ -67,12 +68,14 @@ void api_jobs_create(struct http_req *req)
 	job.timeout = jr.timeout;
 	job.ephemeral = jr.ephemeral;
 	job.network = jr.network ? xstrdup(jr.network) : NULL;
+	job.idle_timeout = jr.idle_timeout;
 	job.created_at = time_now_ms();
 	int with_ws = workspace_job_wanted(&jr);
 	/* a live persistent sandbox holds the workspace: the run executes
 	 * inside it as a new job (issue 4) */
 	char holder[JOB_ID_MAX];
 	if (jr.workspace && !jr.base && !jr.n_file_ids && !jr.startup_command && !jr.no_sleep &&
+	    !jr.idle_timeout &&
 	    api_exec_live_holder(srv, job.user_id, jr.workspace, holder)) {
 		job.workspace_id = xstrdup(jr.workspace);
 		job.persistent = jr.persistent;
@@ -101,6 +104,7 @@ void api_jobs_create(struct http_req *req)
 		http_reply_error(req, &err);
 		return;
 	}
+	crashpoint("job-start:workspace-recorded");
 	if (store_job_insert(srv->store, &job, &err) < 0) {
 		job.name = job.script = job.environment = NULL;
 		job_release(&job);
@@ -110,6 +114,7 @@ void api_jobs_create(struct http_req *req)
 	}
 	log_info("job %s accepted for user '%s'%s%s", job.id, req->ident.user_name,
 		 job.workspace_id ? " on workspace " : "", job.workspace_id ? job.workspace_id : "");
+	crashpoint("job-start:accepted");
 	if (with_ws) {
 		workspace_job_launch(srv->ws, &job);
 	} else if (supervisor_spawn(srv->sv, &job, jr.env, jr.n_env, NULL, &err) < 0) {
@@ -140,16 +145,46 @@ static long query_int(struct http_req *req, const char *key, long def, long max)
 	return n > max ? max : n;
 }
 
+/* A list cursor "<created_at>-<rowid>" (what next_cursor says): 0 and *c
+ * filled, or -EINVAL if malformed. */
+static int cursor_parse(const char *v, struct store_job_cursor *c)
+{
+	char *end;
+	long long a, b;
+
+	if (!v || strlen(v) > 41 || !(*v >= '0' && *v <= '9'))
+		return -EINVAL;
+	errno = 0;
+	a = strtoll(v, &end, 10);
+	if (errno || *end != '-' || !(end[1] >= '0' && end[1] <= '9'))
+		return -EINVAL;
+	b = strtoll(end + 1, &end, 10);
+	if (errno || *end || a < 0 || b < 1)
+		return -EINVAL;
+	c->created_at = a;
+	c->rowid = b;
+	c->valid = 1;
+	return 0;
+}
+
+/*
+ * GET /mags-jobs: the caller's jobs, newest first, a page at a time. The
+ * contract's page/page_size (§3.8) keep working; a client that walks the
+ * list follows next_cursor (?cursor=), which costs the same at any depth
+ * and neither skips nor repeats a job when new ones arrive meanwhile.
+ */
 void api_jobs_list(struct http_req *req)
 {
 	struct server *srv = req->srv;
 	long page = query_int(req, "page", 1, PAGE_MAX);
 	long size = query_int(req, "page_size", PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX);
+	struct store_job_filter f = { 0 };
+	struct store_job_cursor after, next;
 	struct mags_err err;
 	struct job *jobs;
 	size_t n;
 	int64_t total;
-	json_t *arr;
+	json_t *arr, *res;
 
 	if (page < 0 || size < 0) {
 		http_reply_errorf(req, MAGS_E_BAD_REQUEST,
@@ -157,8 +192,10 @@ void api_jobs_list(struct http_req *req)
 		return;
 	}
 	/* filters for the dashboard: status=a[,b...] (any of) and q (a
-	 * substring of name, workspace or id, at most 128 bytes) */
+	 * substring of name, workspace or id, at most 128 bytes); name (the
+	 * exact job name or workspace) for clients resolving a name */
 	const char *q = http_query(req, "q"), *stq = http_query(req, "status");
+	const char *name = http_query(req, "name"), *cur = http_query(req, "cursor");
 	const char *statuses[STORE_JOB_SEARCH_STATUSES];
 	char stbuf[128];
 	int n_st = 0;
@@ -179,9 +216,31 @@ void api_jobs_list(struct http_req *req)
 		http_reply_errorf(req, MAGS_E_BAD_REQUEST, "'q' is longer than 128 bytes");
 		return;
 	}
-	if (store_job_search(srv->store, req->ident.user_id, statuses, n_st, q,
+	if (name && strlen(name) > 128) {
+		http_reply_errorf(req, MAGS_E_BAD_REQUEST, "'name' is longer than 128 bytes");
+		return;
+	}
+	if (cur && *cur) {
+		if (cursor_parse(cur, &after) < 0) {
+			http_reply_errorf(req, MAGS_E_BAD_REQUEST,
+					  "'cursor' is not a next_cursor of this list");
+			return;
+		}
+		if (page > 1) {
+			http_reply_errorf(req, MAGS_E_BAD_REQUEST,
+					  "'cursor' and 'page' cannot be combined");
+			return;
+		}
+	} else {
+		cur = NULL;
+	}
+	f.statuses = statuses;
+	f.n_statuses = n_st;
+	f.q = q;
+	f.name = name;
+	if (store_job_search(srv->store, req->ident.user_id, &f, cur ? &after : NULL,
 			     (int64_t)(page - 1) * size, (int)size, &jobs, &n, &total,
-			     &err) < 0) {
+			     &next, &err) < 0) {
 		http_reply_error(req, &err);
 		return;
 	}
@@ -189,9 +248,17 @@ void api_jobs_list(struct http_req *req)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, job_to_json(&jobs[i], JOB_LIST_SCRIPT_MAX));
 	store_job_list_free(jobs, n);
-	http_reply_json(req, 200, json_pack("{s:o, s:i, s:i, s:I}", "jobs", arr,
-					    "page", (int)page, "page_size", (int)size,
-					    "total", (json_int_t)total));
+	res = json_pack("{s:o, s:i, s:i, s:I}", "jobs", arr, "page", (int)page,
+			"page_size", (int)size, "total", (json_int_t)total);
+	if (next.valid) {
+		char nc[48];
+		snprintf(nc, sizeof(nc), "%lld-%lld", (long long)next.created_at,
+			 (long long)next.rowid);
+		json_object_set_new(res, "next_cursor", json_string(nc));
+	} else {
+		json_object_set_new(res, "next_cursor", json_null());
+	}
+	http_reply_json(req, 200, res);
 }
 
 /* The job named in the path (request id, job name or workspace name),
@@ -291,7 +358,8 @@ void api_jobs_stop(struct http_req *req)
 		}
 	} else if (!job_status_terminal(job.status)) {
 		r = supervisor_stop(srv->sv, job.id);
-		/* a persistent workspace: answer after the final sync */
+		/* a workspace: answer once it is free (after the final sync
+		 * if it syncs), so a resize or new job right after finds it free */
 		if (r >= 0 && workspace_stop_wait(srv->ws, req, job.id)) {
 			job_release(&job);
 			return;

@@ -102,6 +102,8 @@ json_t *job_to_json(const struct job *job, size_t script_max)
 	else
 		json_object_set_new(o, "disk_gb", json_null());
 	json_object_set_new(o, "startup_command", opt_string(job->startup_command));
+	json_object_set_new(o, "idle_timeout",
+			    job->idle_timeout > 0 ? json_integer(job->idle_timeout) : json_null());
 	if (!job->script) {
 		json_object_set_new(o, "script", json_null());
 	} else if (cut) {

@@ -38,6 +38,8 @@ struct job {
 	int no_sync;
 	int no_sleep;
 	int disk_gb;              /* 0 if no workspace */
+	int idle_timeout;         /* seconds before a persistent job sleeps;
+	                           * 0 = the server's idle_timeout */
 	/* sandbox network (issue 5): NULL = the default (nat), "nat", "none",
 	 * "allow:<cidr>,..." (api_validate.h); not shown by the API */
 	char *network;
@@ -52,7 +54,8 @@ int job_status_terminal(const char *status);
 /* The API object: request_id, name, workspace_id, status, exit_code,
  * error_message, created_at, started_at, finished_at, duration_ms,
  * persistent, type, script (and ephemeral, timeout, base_workspace_id,
- * no_sync, no_sleep, disk_gb, startup_command). With script_max > 0 a longer script is cut to
+ * no_sync, no_sleep, disk_gb, startup_command, idle_timeout: null for the
+ * server's default). With script_max > 0 a longer script is cut to
  * script_max bytes (at a UTF-8 boundary) and "script_truncated": true is
  * added. Returns a new reference. */
 json_t *job_to_json(const struct job *job, size_t script_max);

@@ -34,6 +34,7 @@
 #define RESTART_MIN_MS 1000
 #define RESTART_MAX_MS 60000
 #define RESTART_RESET_MS 60000
+#define WAIT_TASKS_MAX 256        /* tasks whose run-queue wait is summed */
 
 struct waiter {
 	struct waiter *next;
@@ -48,6 +49,7 @@ struct lcjob {
 	int has_sandbox;          /* "started" seen, not ended */
 	int script_running;
 	int no_sleep;
+	int idle_timeout;         /* the job's own, seconds; 0 = the server's */
 	int execs;
 	int sleeping;             /* supervisor_sleep sent */
 	int waking;               /* a new sandbox is being started */
@@ -56,6 +58,7 @@ struct lcjob {
 	int64_t last_activity;    /* monotonic ms */
 	int64_t cpu_at;           /* monotonic ms of cpu_us, 0 = none */
 	int64_t cpu_us;
+	int64_t wait_us;          /* run-queue wait at cpu_at, -1 = unknown */
 	int64_t cpu_busy_until;   /* the last sample said busy: not idle before */
 	struct waiter *waiters;
 	/* always-on: the startup_command run again through exec */
@@ -174,6 +177,11 @@ void lifecycle_touch(struct server *srv, const char *job_id)
 		j->last_activity = time_mono_ms();
 }
 
+int lifecycle_idle_timeout(int job_idle_timeout, int server_idle_timeout)
+{
+	return job_idle_timeout > 0 ? job_idle_timeout : server_idle_timeout;
+}
+
 int lifecycle_idle(int64_t quiet_ms, int64_t idle_timeout_ms, int64_t cpu_us,
 		   int64_t window_ms, int execs)
 {
@@ -222,6 +230,84 @@ static int64_t cgroup_cpu_us(const char *id)
 	return -1;
 }
 
+int64_t lifecycle_schedstat_wait_us(const char *line)
+{
+	char *end;
+	long long run, wait;
+
+	run = strtoll(line, &end, 10);
+	if (end == line || run < 0)
+		return -1;
+	line = end;
+	wait = strtoll(line, &end, 10);
+	if (end == line || wait < 0)
+		return -1;
+	return wait / 1000;
+}
+
+int64_t lifecycle_cpu_wanted_us(int64_t used_us, int64_t wait_before_us, int64_t wait_now_us)
+{
+	if (wait_before_us >= 0 && wait_now_us > wait_before_us)
+		used_us += wait_now_us - wait_before_us;
+	return used_us;
+}
+
+/* Time the sandbox's tasks spent runnable but waiting for a CPU so far
+ * (the second field of /proc/<tid>/schedstat), in µs; -1 if unknown.
+ * Used beside the CPU time: on a loaded host a busy loop in a sandbox
+ * (whose parent cgroup weighs less than the host's tasks) may get under
+ * LIFECYCLE_CPU_BUSY of a CPU, but it wants one all the time. Tasks that
+ * ended since the last sample drop out of the sum (only a rise counts). */
+static int64_t cgroup_wait_us(const char *id)
+{
+	static const struct { const char *dir, *file; } where[] = {
+		{ "/sys/fs/cgroup/mags", "cgroup.threads" },     /* v2 */
+		{ "/sys/fs/cgroup/cpu/mags", "tasks" },          /* v1 */
+		{ "/sys/fs/cgroup/cpu,cpuacct/mags", "tasks" },
+		{ "/sys/fs/cgroup/cpuacct/mags", "tasks" },
+	};
+	char path[256], buf[8192];
+	ssize_t n = -1;
+	int fd = -1;
+
+	for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && fd < 0; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", where[i].dir, id, where[i].file);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	int64_t sum = 0;
+	int tasks = 0;
+	for (char *p = buf, *end; *p && tasks < WAIT_TASKS_MAX; p = end) {
+		long tid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		while (*end == '\n')
+			end++;
+		char st[128];
+		snprintf(path, sizeof(path), "/proc/%ld/schedstat", tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t k = read(fd, st, sizeof(st) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		st[k] = '\0';
+		int64_t w = lifecycle_schedstat_wait_us(st);
+		if (w >= 0) {
+			sum += w;
+			tasks++;
+		}
+	}
+	return sum;
+}
+
 /* ---- wake ---- */
 
 static void wake_start(struct lifecycle *lc, struct lcjob *j)
@@ -255,6 +341,13 @@ int lifecycle_wake(struct server *srv, const char *job_id, lifecycle_wake_fn cb,
 
 	if (srv->stopping)
 		return -EAGAIN;
+	/* the common case, without reading the job: its sandbox is up */
+	j = find(lc, job_id);
+	if (j && j->has_sandbox && !j->waking && !j->sleeping && !j->waiters &&
+	    supervisor_is_live(srv->sv, job_id) && !supervisor_is_stopping(srv->sv, job_id)) {
+		j->last_activity = time_mono_ms();
+		return 1;
+	}
 	if ((r = store_job_get(srv->store, job_id, NULL, &job)) < 0)
 		return r == -ENOENT ? -ENOENT : -EIO;
 	int live = supervisor_is_live(srv->sv, job_id);
@@ -418,6 +511,7 @@ void lifecycle_on_event(struct server *srv, const char *job_id, const char *line
 			j->sleeping = 0;
 			j->wake_deadline = 0;
 			j->no_sleep = job.no_sleep;
+			j->idle_timeout = job.idle_timeout;
 			j->last_activity = time_mono_ms();
 			j->cpu_at = 0;
 			answer(j, 0, NULL);
@@ -563,6 +657,7 @@ void lifecycle_settings_changed(struct server *srv, const char *job_id)
 	if (!j || store_job_get(srv->store, job_id, NULL, &job) < 0)
 		return;
 	j->no_sleep = job.no_sleep;
+	j->idle_timeout = job.idle_timeout;
 	j->last_activity = time_mono_ms();
 	if (j->no_sleep && j->has_sandbox && !j->script_running && !j->restart && !j->restart_at &&
 	    job.startup_command)
@@ -583,25 +678,30 @@ int lifecycle_next_timeout(struct lifecycle *lc, int64_t now)
 static void idle_check(struct lifecycle *lc, struct lcjob *j, int64_t now)
 {
 	struct server *srv = lc->srv;
-	int64_t idle_ms = (int64_t)srv->cfg->idle_timeout * 1000;
+	int idle_s = lifecycle_idle_timeout(j->idle_timeout, srv->cfg->idle_timeout);
+	int64_t idle_ms = (int64_t)idle_s * 1000;
 
 	if (!j->has_sandbox || j->sleeping || j->waking || j->no_sleep || idle_ms <= 0 ||
 	    srv->stopping || supervisor_is_stopping(srv->sv, j->id))
 		return;
-	/* CPU: sample once a second; a busy sample keeps it awake a while */
+	/* CPU: sample once a second; a busy sample keeps it awake a while.
+	 * Busy is CPU used plus CPU wanted but not had (run-queue wait). */
 	if (!j->cpu_at || now - j->cpu_at >= CPU_SAMPLE_MS) {
-		int64_t us = cgroup_cpu_us(j->id);
-		if (j->cpu_at && us >= 0 && !lifecycle_idle(idle_ms, idle_ms, us - j->cpu_us,
-							    now - j->cpu_at, 0))
-			j->last_activity = now;
+		int64_t us = cgroup_cpu_us(j->id), wait = cgroup_wait_us(j->id);
+		if (j->cpu_at && us >= 0) {
+			int64_t wanted = lifecycle_cpu_wanted_us(us - j->cpu_us, j->wait_us, wait);
+			if (!lifecycle_idle(idle_ms, idle_ms, wanted, now - j->cpu_at, 0))
+				j->last_activity = now;
+		}
 		j->cpu_at = us >= 0 ? now : 0;
 		j->cpu_us = us;
+		j->wait_us = wait;
 	}
 	if (!lifecycle_idle(now - j->last_activity, idle_ms, 0, 0, j->execs))
 		return;
 	if (j->waiters)
 		return;
-	log_info("job %s idle for %d s: going to sleep", j->id, srv->cfg->idle_timeout);
+	log_info("job %s idle for %d s: going to sleep", j->id, idle_s);
 	if (supervisor_sleep(srv->sv, j->id) == 0) {
 		j->sleeping = 1;
 		execclient_free(j->restart);

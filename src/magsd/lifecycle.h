@@ -7,7 +7,8 @@
  *
  * A persistent job's sandbox outlives its script (mags-runtime
  * --keep-alive): the job stays `running` and records the script's exit
- * code. It is idle when for idle_timeout seconds nothing touched it (API
+ * code. It is idle when for idle_timeout seconds (the job's own, else the
+ * server's) nothing touched it (API
  * calls on it, execs, SSH sessions, proxied requests: lifecycle_touch) and
  * its processes used less than LIFECYCLE_CPU_BUSY of a CPU: then the
  * sandbox is stopped to sleep (supervisor_sleep). The workspace's final
@@ -87,5 +88,15 @@ void lifecycle_tick(struct lifecycle *lc, int64_t now);
  * over the last window_ms. */
 int lifecycle_idle(int64_t quiet_ms, int64_t idle_timeout_ms, int64_t cpu_us,
 		   int64_t window_ms, int execs);
+/* Pure: the CPU a sandbox wanted over a sample, in µs: what it used plus
+ * the rise of its tasks' run-queue wait (before/now < 0: unknown, not
+ * counted). A busy loop on a loaded host uses little but waits a lot. */
+int64_t lifecycle_cpu_wanted_us(int64_t used_us, int64_t wait_before_us, int64_t wait_now_us);
+/* Pure: the run-queue wait in a /proc/<tid>/schedstat line ("<on cpu ns>
+ * <waiting ns> <slices>"), in µs; -1 if malformed. */
+int64_t lifecycle_schedstat_wait_us(const char *line);
+/* Pure: the idle time that applies, in seconds: the job's own
+ * idle_timeout (POST/PATCH, > 0), else the server's (0 = never). */
+int lifecycle_idle_timeout(int job_idle_timeout, int server_idle_timeout);
 
 #endif

@@ -255,15 +255,34 @@ int store_session_auth(struct store *st, const char *hash_hex, int64_t now,
 /* 0, or -ENOENT if there was no such session. */
 int store_session_delete(struct store *st, const char *hash_hex);
 
-/* store_job_list with filters: statuses (any of; n_statuses 0 = all, at
- * most STORE_JOB_SEARCH_STATUSES) and q (NULL or "" = all; else a
- * substring of the name, the workspace or the request id, matched
- * literally, case-insensitive for ASCII). */
+/* Filters of store_job_search: statuses (any of; n_statuses 0 = all, at
+ * most STORE_JOB_SEARCH_STATUSES), q (NULL or "" = all; else a substring
+ * of the name, the workspace or the request id, matched literally,
+ * case-insensitive for ASCII) and name (NULL or "" = all; else the exact
+ * job name or workspace). */
 #define STORE_JOB_SEARCH_STATUSES 8
+struct store_job_filter {
+	const char *const *statuses;
+	int n_statuses;
+	const char *q;
+	const char *name;
+};
+/* A position in the job list (newest first): the job at (created_at,
+ * rowid); a page "after" it starts with the next older job. */
+struct store_job_cursor {
+	int64_t created_at;
+	int64_t rowid;
+	int valid;
+};
+/* store_job_list with filters and keyset paging: the page of at most limit
+ * jobs after *after, or at offset if after is NULL; *total counts every
+ * match. *next (may be NULL) is set valid with the last job's position
+ * when more jobs follow this page. Jobs are freed by store_job_list_free. */
 int store_job_search(struct store *st, const char *user_id,
-		     const char *const *statuses, int n_statuses, const char *q,
-		     int64_t offset, int limit, struct job **jobs, size_t *n,
-		     int64_t *total, struct mags_err *err);
+		     const struct store_job_filter *f,
+		     const struct store_job_cursor *after, int64_t offset, int limit,
+		     struct job **jobs, size_t *n, int64_t *total,
+		     struct store_job_cursor *next, struct mags_err *err);
 
 /* ---- public URLs, SSH access keys, URL aliases (issue 5) ---- */
 
@@ -324,9 +343,10 @@ int store_job_set_sleeping(struct store *st, const char *id);
 int store_job_set_awake(struct store *st, const char *id);
 /* A persistent job's script ended (the job stays running); < 0 = null. */
 int store_job_set_exit_code(struct store *st, const char *id, int exit_code);
-/* PATCH: no_sleep < 0 keeps it; startup_command NULL keeps it, "" clears. */
+/* PATCH: no_sleep < 0 keeps it; startup_command NULL keeps it, "" clears;
+ * idle_timeout < 0 keeps it, 0 = back to the server's default. */
 int store_job_set_settings(struct store *st, const char *id, int no_sleep,
-			   const char *startup_command);
+			   const char *startup_command, int idle_timeout);
 /* A user's job by request id, else by name or workspace name: a live one
  * (running, sleeping, then accepted) first, then the newest. */
 int store_job_resolve(struct store *st, const char *user_id, const char *arg,

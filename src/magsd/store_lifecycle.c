@@ -65,12 +65,14 @@ int store_job_set_exit_code(struct store *st, const char *id, int exit_code)
 }
 
 int store_job_set_settings(struct store *st, const char *id, int no_sleep,
-			   const char *startup_command)
+			   const char *startup_command, int idle_timeout)
 {
 	sqlite3_stmt *s = prep(st, "UPDATE jobs SET "
 				   "no_sleep = CASE WHEN ?1 < 0 THEN no_sleep ELSE ?1 END, "
 				   "startup_command = CASE WHEN ?2 IS NULL THEN startup_command "
-				   "WHEN ?2 = '' THEN NULL ELSE ?2 END "
+				   "WHEN ?2 = '' THEN NULL ELSE ?2 END, "
+				   "idle_timeout = CASE WHEN ?4 < 0 THEN idle_timeout "
+				   "WHEN ?4 = 0 THEN NULL ELSE ?4 END "
 				   "WHERE id = ?3");
 
 	if (s) {
@@ -80,6 +82,7 @@ int store_job_set_settings(struct store *st, const char *id, int no_sleep,
 		else
 			sqlite3_bind_null(s, 2);
 		sqlite3_bind_text(s, 3, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 4, idle_timeout);
 	}
 	return update(st, s);
 }

@@ -359,6 +359,68 @@ const scenarios = {
     }
   },
 
+  /* A user with thousands of jobs: the first page, paging forward with
+   * the cursors (each page new rows), back, and a search. Times are what
+   * the page waited for each list (request + render). */
+  async many(browser, r) {
+    const { page } = await newPage(browser, r);
+    const shown = () => page.$$eval('#jobs-body tr[data-id]', (trs) => trs.map((t) => t.dataset.id));
+    const waitQuery = (prevQuery) => page.waitForFunction(
+      (pq) => { const b = document.querySelector('#jobs-body'); return b && b.dataset.query && b.dataset.query !== pq; }, prevQuery);
+    const query = () => page.evaluate(() => document.querySelector('#jobs-body').dataset.query || '');
+    let t0 = Date.now();
+    await login(page);
+    await page.waitForSelector('#jobs-body tr[data-id]');
+    r.first_ms = Date.now() - t0;
+    r.info_first = await page.textContent('#jobs-info');
+    r.pages = [await shown()];
+    r.queries = [await query()];
+    r.page_ms = [];
+    for (let i = 1; i < (plan.forward || 5); i++) {
+      const q = await query();
+      t0 = Date.now();
+      await page.click('#next');
+      await waitQuery(q);
+      r.page_ms.push(Date.now() - t0);
+      r.pages.push(await shown());
+      r.queries.push(await query());
+    }
+    r.info_forward = await page.textContent('#jobs-info');
+    r.hash_forward = await page.evaluate(() => location.hash);
+    await page.evaluate(() => window.scrollTo(0, 0));   // the header is sticky
+    r.forward_shot = await shot(page, 'dashboard-many-paged');
+    let q = await query();
+    await page.click('#prev');
+    await waitQuery(q);
+    r.back_rows = await shown();
+    r.info_back = await page.textContent('#jobs-info');
+    if (plan.search) {
+      q = await query();
+      t0 = Date.now();
+      await page.fill('#search', plan.search);
+      await page.waitForFunction((s) => new URLSearchParams(document.querySelector('#jobs-body').dataset.query || '').get('q') === s, plan.search);
+      r.search_ms = Date.now() - t0;   // includes the 250 ms typing debounce
+      r.search_rows = await shown();
+      r.info_search = await page.textContent('#jobs-info');
+      r.search_shot = await shot(page, 'dashboard-many-search');
+    }
+    // a link to a deep page opens it by number and pages on by cursor
+    if (plan.deep_page) {
+      await page.goto(plan.base + '/#/jobs?page=' + plan.deep_page);
+      await page.waitForFunction((n) => / page (\d+) of/.test(document.querySelector('#jobs-info').textContent) &&
+        document.querySelector('#jobs-info').textContent.includes(' page ' + n + ' of'), plan.deep_page);
+      r.deep_rows = await shown();
+      r.deep_next_disabled = await page.isDisabled('#next');
+      q = await query();
+      if (!r.deep_next_disabled) {
+        await page.click('#next');
+        await waitQuery(q);
+        r.deep_after_rows = await shown();
+        r.deep_after_query = await query();
+      }
+    }
+  },
+
   /* Another user signs in: none of the first user's objects show. */
   async isolation(browser, r) {
     const { page } = await newPage(browser, r);

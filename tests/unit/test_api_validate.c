@@ -134,6 +134,17 @@ static void workspace_fields_are_taken(void **state)
 	/* -p without a workspace is allowed (the server names one) */
 	assert_int_equal(check("{\"script\": \"x\", \"persistent\": true}", &jr, &err), 0);
 	assert_null(jr.workspace);
+	assert_int_equal(jr.idle_timeout, 0);                  /* the server's default */
+	job_request_release(&jr);
+
+	/* a persistent job's own idle time (issue 4); null = the default */
+	assert_int_equal(check("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": 90}",
+			       &jr, &err), 0);
+	assert_int_equal(jr.idle_timeout, 90);
+	job_request_release(&jr);
+	assert_int_equal(check("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": null}",
+			       &jr, &err), 0);
+	assert_int_equal(jr.idle_timeout, 0);
 	job_request_release(&jr);
 }
 
@@ -167,6 +178,17 @@ static void workspace_fields_are_checked(void **state)
 	expect_400("{\"script\": \"x\", \"file_ids\": \"f\"}", "'file_ids'");
 	expect_400("{\"script\": \"x\", \"file_ids\": [\"../etc\"]}", "'file_ids'");
 	expect_400("{\"script\": \"x\", \"startup_command\": 3}", "'startup_command'");
+	expect_400("{\"script\": \"x\", \"idle_timeout\": 60}", "'idle_timeout' requires");
+	expect_400("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": 0}",
+		   "'idle_timeout'");
+	expect_400("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": -5}",
+		   "'idle_timeout'");
+	expect_400("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": 2592001}",
+		   "'idle_timeout'");
+	expect_400("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": \"60\"}",
+		   "'idle_timeout'");
+	expect_400("{\"script\": \"x\", \"persistent\": true, \"idle_timeout\": 1.5}",
+		   "'idle_timeout'");
 
 	struct job_request jr;
 	struct mags_err err;
@@ -251,8 +273,19 @@ static void network_is_taken_and_checked(void **state)
 		   "unknown key 'deny'");
 	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"198.51.100.7/24\"]}}",
 		   "entry 0");  /* host bits set */
+	/* domain names are kept (lowercase) and resolved at job start */
+	assert_int_equal(check("{\"script\": \"x\", \"network\": {\"allow\": "
+			       "[\"10.0.0.0/8\", \"Example.COM\", \"localhost\"]}}", &jr, &err), 0);
+	assert_string_equal(jr.network, "allow:10.0.0.0/8,example.com,localhost");
+	job_request_release(&jr);
 	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"10.0.0.0/8\", "
-		   "\"example.com\"]}}", "entry 1");
+		   "\"exa mple.com\"]}}", "entry 1");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"-a.com\"]}}", "entry 0");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"a..com\"]}}", "entry 0");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"a.com,b.com\"]}}",
+		   "entry 0");
+	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"10.1.2.300\"]}}",
+		   "entry 0");
 	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"10.0.0.0/33\"]}}",
 		   "entry 0");
 	expect_400("{\"script\": \"x\", \"network\": {\"allow\": [\"2001:db8::/32\"]}}",

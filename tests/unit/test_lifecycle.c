@@ -34,6 +34,22 @@ static void idle_needs_quiet_time_no_exec_and_no_cpu(void **state)
 	/* at the threshold it still counts as busy-free; above it not */
 	assert_true(lifecycle_idle(5000, 2000, 50000, 1000, 0));
 	assert_false(lifecycle_idle(5000, 2000, 50001, 1000, 0));
+	/* CPU wanted: used plus the rise of the run-queue wait */
+	assert_int_equal(lifecycle_cpu_wanted_us(10000, 5000, 905000), 910000);
+	assert_int_equal(lifecycle_cpu_wanted_us(10000, -1, 905000), 10000);   /* unknown */
+	assert_int_equal(lifecycle_cpu_wanted_us(10000, 905000, 5000), 10000); /* tasks left */
+	/* a starved busy loop: 1% used, 94% waiting: not idle */
+	assert_false(lifecycle_idle(5000, 2000, lifecycle_cpu_wanted_us(10000, 0, 940000), 1000, 0));
+	assert_true(lifecycle_idle(5000, 2000, lifecycle_cpu_wanted_us(10000, 0, 1000), 1000, 0));
+	assert_int_equal(lifecycle_schedstat_wait_us("1234000 5678000 12\n"), 5678);
+	assert_int_equal(lifecycle_schedstat_wait_us("0 4013658 1"), 4013);
+	assert_int_equal(lifecycle_schedstat_wait_us("garbage"), -1);
+	assert_int_equal(lifecycle_schedstat_wait_us("12"), -1);
+	/* the job's own idle_timeout wins over the server's */
+	assert_int_equal(lifecycle_idle_timeout(0, 600), 600);
+	assert_int_equal(lifecycle_idle_timeout(5, 600), 5);
+	assert_int_equal(lifecycle_idle_timeout(5, 0), 5);
+	assert_int_equal(lifecycle_idle_timeout(0, 0), 0);
 }
 
 static void state_file_says_alive_or_ended(void **state)
@@ -225,20 +241,26 @@ static void sleep_wake_settings_and_recovery(void **state)
 	assert_int_equal(store_job_set_awake(st, "p1"), 0);
 	assert_int_equal(store_job_set_awake(st, "p1"), -ENOENT);
 
-	assert_int_equal(store_job_set_settings(st, "p1", 1, "python3 -m http.server"), 0);
+	assert_int_equal(store_job_get(st, "p1", NULL, &j), 0);
+	assert_int_equal(j.idle_timeout, 0);                             /* server default */
+	job_release(&j);
+	assert_int_equal(store_job_set_settings(st, "p1", 1, "python3 -m http.server", 90), 0);
 	assert_int_equal(store_job_get(st, "p1", NULL, &j), 0);
 	assert_true(j.no_sleep);
 	assert_string_equal(j.startup_command, "python3 -m http.server");
+	assert_int_equal(j.idle_timeout, 90);
 	job_release(&j);
-	assert_int_equal(store_job_set_settings(st, "p1", -1, NULL), 0);   /* keeps both */
+	assert_int_equal(store_job_set_settings(st, "p1", -1, NULL, -1), 0);   /* keeps all */
 	assert_int_equal(store_job_get(st, "p1", NULL, &j), 0);
 	assert_true(j.no_sleep);
 	assert_non_null(j.startup_command);
+	assert_int_equal(j.idle_timeout, 90);
 	job_release(&j);
-	assert_int_equal(store_job_set_settings(st, "p1", 0, ""), 0);      /* clears */
+	assert_int_equal(store_job_set_settings(st, "p1", 0, "", 0), 0);      /* clears */
 	assert_int_equal(store_job_get(st, "p1", NULL, &j), 0);
 	assert_false(j.no_sleep);
 	assert_null(j.startup_command);
+	assert_int_equal(j.idle_timeout, 0);
 	job_release(&j);
 }
 

@@ -83,6 +83,12 @@ static void base_disk_no_sleep_and_startup_are_sent(void **state)
 	       "\"base_workspace_id\":\"golden\",\"disk_gb\":5,\"no_sleep\":true}",
 	       req(&a, &err, "fork", "--base", "golden", "--disk", "5", "--no-sleep",
 		   "--startup-command", "python3 -m http.server", NULL));
+	expect("{\"script\":\"sleep infinity\",\"type\":\"inline\",\"persistent\":true,"
+	       "\"name\":\"dev\",\"workspace_id\":\"dev\","
+	       "\"startup_command\":\"sleep infinity\",\"no_sync\":true,\"idle_timeout\":120}",
+	       req(&a, &err, "dev", "--idle-timeout", "120", NULL));
+	assert_null(req(&a, &err, "dev", "--idle-timeout=0", NULL));
+	assert_non_null(strstr(err.msg, "--idle-timeout"));
 }
 
 static void disk_is_parsed_like_parseint(void **state)

@@ -125,6 +125,16 @@ static void enforces_the_constraints(void **state)
 		     run(&err, "--ephemeral", "--base", "g", "ls", NULL));
 	expect_error("--no-sleep requires -p", &err, run(&err, "--no-sleep", "ls", NULL));
 	expect_error("--url requires -p", &err, run(&err, "--url", "ls", NULL));
+	expect_error("--idle-timeout requires -p", &err,
+		     run(&err, "--idle-timeout", "60", "ls", NULL));
+	expect_error("invalid value '0' for --idle-timeout", &err,
+		     run(&err, "-p", "--idle-timeout", "0", "ls", NULL));
+	expect_error("invalid value '2592001' for --idle-timeout", &err,
+		     run(&err, "-p", "--idle-timeout", "2592001", "ls", NULL));
+	expect_error("invalid value '10m' for --idle-timeout", &err,
+		     run(&err, "-p", "--idle-timeout", "10m", "ls", NULL));
+	expect("{\"idle_timeout\":90,\"persistent\":true,\"script\":\"ls\",\"type\":\"inline\"}",
+	       run(&err, "-p", "--idle-timeout", "90", "ls", NULL));
 }
 
 static void rejects_misuse(void **state)

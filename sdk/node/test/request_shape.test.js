@@ -84,6 +84,9 @@ test('run: auth header, payload mapping, camelCase aliases', async () => {
   });
   await mags.run('s', { workspaceId: 'ws', ephemeral: true });
   assert.deepEqual(last().json, { script: 's', type: 'inline', ephemeral: true });
+  // a persistent sandbox's own idle time: ms, sent as whole seconds
+  await mags.run('s', { persistent: true, jobIdleTimeout: 90500 });
+  assert.deepEqual(last().json, { script: 's', type: 'inline', persistent: true, idle_timeout: 91 });
 });
 
 test('new: sleep infinity sandbox, polls status until running', async () => {
@@ -227,6 +230,8 @@ test('updateJob and sync', async () => {
   await mags.updateJob('job-1', { noSleep: true, startupCommand: 'serve' });
   assert.equal(`${last().method} ${last().path}`, 'PATCH /api/v1/mags-jobs/job-1');
   assert.deepEqual(last().json, { no_sleep: true, startup_command: 'serve' });
+  await mags.updateJob('job-1', { idleTimeout: null });
+  assert.deepEqual(last().json, { idle_timeout: null });
   await mags.sync('job-1');
   assert.equal(`${last().method} ${last().path}`, 'POST /api/v1/mags-jobs/job-1/sync');
 });

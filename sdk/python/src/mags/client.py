@@ -481,7 +481,8 @@ class Mags:
             startup_command: Optional[str] = None,
             environment: Optional[Dict[str, str]] = None,
             file_ids: Optional[List[str]] = None, disk_gb: Optional[int] = None,
-            no_sync: bool = False, job_timeout: Optional[int] = None) -> dict:
+            no_sync: bool = False, job_timeout: Optional[int] = None,
+            job_idle_timeout: Optional[int] = None) -> dict:
         """Submit a job for execution (returns at once).
 
         Args:
@@ -503,6 +504,9 @@ class Mags:
             no_sync: skip sync, use local disk only.
             job_timeout: the job's timeout in seconds (API field
                 ``timeout``; server default 300).
+            job_idle_timeout: seconds a persistent sandbox may be idle
+                before it sleeps (API field ``idle_timeout``; server
+                default 600). Not ``run_stream``'s ``idle_timeout``.
 
         Returns ``{"request_id": ..., "status": "accepted"}``.
         """
@@ -531,6 +535,8 @@ class Mags:
             payload["disk_gb"] = int(disk_gb)
         if job_timeout is not None:
             payload["timeout"] = int(job_timeout)
+        if job_idle_timeout is not None:
+            payload["idle_timeout"] = int(job_idle_timeout)
         return self._request("POST", "/mags-jobs", payload)
 
     def _wait(self, request_id: str, states: Sequence[str], timeout: Optional[float],
@@ -614,7 +620,8 @@ class Mags:
 
     def new(self, name: str, *, persistent: bool = False,
             base_workspace_id: Optional[str] = None, disk_gb: Optional[int] = None,
-            timeout: float = 30.0, poll_interval: float = 1.0) -> dict:
+            timeout: float = 30.0, poll_interval: float = 1.0,
+            job_idle_timeout: Optional[int] = None) -> dict:
         """Create a new VM sandbox and wait until it's running.
 
         By default, data lives on local disk only (no sync). Pass
@@ -633,6 +640,7 @@ class Mags:
             no_sync=not persistent,
             base_workspace_id=base_workspace_id,
             disk_gb=disk_gb,
+            job_idle_timeout=job_idle_timeout,
         )
         rid = result["request_id"]
         st = self._wait(rid, ("running",), timeout, poll_interval)
@@ -793,7 +801,8 @@ class Mags:
         return self._request("GET", "/mags-jobs", query={"page": page, "page_size": page_size})
 
     def update_job(self, request_id: str, **opts: Any) -> dict:
-        """Update job settings (``no_sleep``, ``startup_command``): ``PATCH /mags-jobs/{id}``."""
+        """Update job settings (``no_sleep``, ``startup_command``, ``idle_timeout``
+        in seconds or None for the server's): ``PATCH /mags-jobs/{id}``."""
         return self._request("PATCH", "/mags-jobs/%s" % _q(request_id), opts)
 
     def enable_access(self, request_id: str, port: int = 22) -> dict:
