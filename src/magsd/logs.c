@@ -7,6 +7,11 @@
  * place MHD allows it, inside the content reader) and resumed from the loop.
  * The end check is done before the last read, so output written just
  * before the runtime exited is never lost to a race.
+ *
+ * New output wakes a suspended follower through inotify (IN_MODIFY on the
+ * log, one watch per file shared by its followers), so records reach the
+ * client as they are written; a follower without a watch (no log file yet,
+ * inotify unavailable or out of watches) is checked every FOLLOW_TICK_MS.
  */
 #include "magsd/logs.h"
 
@@ -14,6 +19,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,6 +99,7 @@ struct follower {
 	size_t in_len;
 	char *out;
 	size_t out_len, out_pos, out_cap;
+	int wd;          /* inotify watch on path, -1 = none */
 	int suspended;
 	int ended;
 	int abort;
@@ -105,6 +112,7 @@ struct logs {
 	struct supervisor *sv;
 	struct follower *list;
 	int count;
+	int ino;         /* inotify fd, -1 = none */
 	logs_live_fn live;
 	void *live_arg;
 };
@@ -122,7 +130,13 @@ struct logs *logs_new(const char *data_dir, struct store *st, struct supervisor 
 	lg->data_dir = xstrdup(data_dir);
 	lg->store = st;
 	lg->sv = sv;
+	lg->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	return lg;
+}
+
+int logs_watch_fd(struct logs *lg)
+{
+	return lg->ino;
 }
 
 void logs_free(struct logs *lg)
@@ -131,6 +145,8 @@ void logs_free(struct logs *lg)
 		return;
 	/* followers left here belong to connections MHD already freed: the
 	 * response free callback unlinks them, so the list is empty */
+	if (lg->ino >= 0)
+		close(lg->ino);
 	free(lg->data_dir);
 	free(lg);
 }
@@ -254,6 +270,14 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 			follow_end(f);
 			continue;
 		}
+		if (f->wd < 0 && f->fd >= 0 && f->lg->ino >= 0) {
+			struct stat st;
+
+			f->wd = inotify_add_watch(f->lg->ino, f->path, IN_MODIFY);
+			/* written between the read and the watch: read it now */
+			if (f->wd >= 0 && fstat(f->fd, &st) == 0 && st.st_size > f->offset)
+				continue;
+		}
 		f->suspended = 1;
 		f->last_check = time_mono_ms();
 		MHD_suspend_connection(f->conn);
@@ -273,6 +297,14 @@ static void follow_free(void *cls)
 	if (f->next)
 		f->next->prev = f->prev;
 	lg->count--;
+	if (f->wd >= 0) {
+		struct follower *o = lg->list;
+
+		while (o && o->wd != f->wd)
+			o = o->next;
+		if (!o)
+			inotify_rm_watch(lg->ino, f->wd);
+	}
 	if (f->fd >= 0)
 		close(f->fd);
 	free(f->path);
@@ -292,6 +324,7 @@ struct MHD_Response *logs_follow(struct logs *lg, struct MHD_Connection *conn,
 	snprintf(f->id, sizeof(f->id), "%s", job_id);
 	f->path = xasprintf("%s/jobs/%s/log", lg->data_dir, job_id);
 	f->fd = -1;
+	f->wd = -1;
 	f->in = xmalloc(FOLLOW_IN_CAP);
 	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
 						 follow_read, f, follow_free);
@@ -327,11 +360,45 @@ void logs_wake(struct logs *lg, const char *job_id)
 
 int logs_next_timeout(struct logs *lg, int64_t now)
 {
-	(void)now;
-	for (struct follower *f = lg->list; f; f = f->next)
-		if (f->suspended)
+	int64_t t = -1;
+
+	for (struct follower *f = lg->list; f; f = f->next) {
+		int64_t d;
+
+		if (!f->suspended)
+			continue;
+		if (f->wd < 0)
 			return FOLLOW_TICK_MS;
-	return -1;
+		d = f->last_check + FOLLOW_RECHECK_MS - now;
+		if (d < 0)
+			d = 0;
+		if (t < 0 || d < t)
+			t = d;
+	}
+	return (int)t;
+}
+
+void logs_on_watch(struct logs *lg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	int64_t now = time_mono_ms();
+	ssize_t n;
+
+	while ((n = read(lg->ino, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const struct inotify_event *)p;
+
+			for (struct follower *f = lg->list; f; f = f->next) {
+				if (f->wd != ev->wd)
+					continue;
+				if (ev->mask & IN_IGNORED)
+					f->wd = -1;    /* file gone: back to the tick */
+				if (f->suspended)
+					resume(f, now);
+			}
+			p += sizeof(*ev) + ev->len;
+		}
+	}
 }
 
 /* MHD reads nothing from a connection while it sends a response, so a

@@ -67,6 +67,10 @@ void logs_wake(struct logs *lg, const char *job_id);
 typedef int (*logs_live_fn)(const char *job_id, void *arg);
 void logs_set_live(struct logs *lg, logs_live_fn fn, void *arg);
 int logs_next_timeout(struct logs *lg, int64_t now);
+/* The inotify fd that signals log growth (-1 if none): when it is readable,
+ * call logs_on_watch. */
+int logs_watch_fd(struct logs *lg);
+void logs_on_watch(struct logs *lg);
 void logs_tick(struct logs *lg, int64_t now);
 
 /* Followers still attached. */

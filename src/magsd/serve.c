@@ -114,6 +114,14 @@ static void on_signal(int fd, uint32_t events, void *arg)
 	supervisor_reap(ss->srv.sv);
 }
 
+/* a followed job log grew: its followers send it now */
+static void on_log_growth(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	logs_on_watch(arg);
+}
+
 static void on_mhd(int fd, uint32_t events, void *arg)
 {
 	/* MHD_run follows every loop round */
@@ -419,6 +427,9 @@ static int setup(struct serve_state *ss, struct mags_err *err)
 	supervisor_on_event(srv->sv, on_job_event, srv);
 	supervisor_on_detach(srv->sv, on_job_detach, srv);
 	logs_set_live(srv->logs, job_output_live, srv);
+	if (logs_watch_fd(srv->logs) >= 0 &&
+	    !loop_add(srv->loop, logs_watch_fd(srv->logs), EPOLLIN, on_log_growth, srv->logs))
+		return err_sys(err, errno, "watch job logs");
 	reattach_all(srv);
 	if (!loop_add(srv->loop, ss->sigfd, EPOLLIN, on_signal, ss))
 		return err_sys(err, errno, "watch signals");
