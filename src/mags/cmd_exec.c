@@ -5,6 +5,7 @@
  * server wakes a sleeping sandbox first.
  */
 #include "mags/cli.h"
+#include "mags/termsafe.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -64,9 +65,9 @@ static int on_output(const char *stream, const char *data, size_t len, void *arg
 	}
 	if (is_err) {
 		fflush(stdout);
-		fwrite(data, 1, len, stderr);
+		termsafe_write(stderr, data, len);
 	} else {
-		fwrite(data, 1, len, stdout);
+		termsafe_write(stdout, data, len);
 		fflush(stdout);
 	}
 	return 0;

@@ -4,6 +4,7 @@
  * ends.
  */
 #include "mags/cli.h"
+#include "mags/termsafe.h"
 
 #include <string.h>
 
@@ -31,7 +32,7 @@ static void print_record(const char *message, size_t len, const char *source)
 		fflush(stdout);
 	if (system)
 		fputs(cli_color(f, CLI_GRAY), f);
-	fwrite(message, 1, len, f);
+	termsafe_write(f, message, len);
 	if (system)
 		fputs(cli_reset(f), f);
 	fputc('\n', f);

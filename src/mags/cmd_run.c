@@ -14,6 +14,7 @@
  * are fetched from the stored log.
  */
 #include "mags/cli.h"
+#include "mags/termsafe.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -89,18 +90,18 @@ static void print_record(json_t *rec)
 	size_t len = json_is_string(m) ? json_string_length(m) : 0;
 
 	if (strcmp(src, "stdout") == 0) {
-		fwrite(text, 1, len, stdout);
+		termsafe_write(stdout, text, len);
 		fputc('\n', stdout);
 		fflush(stdout);
 	} else if (strcmp(src, "stderr") == 0) {
 		fflush(stdout);
-		fwrite(text, 1, len, stderr);
+		termsafe_write(stderr, text, len);
 		fputc('\n', stderr);
 	} else {
 		/* The system speaking (timeouts, truncation): a hint. */
 		fflush(stdout);
 		fputs(cli_color(stderr, CLI_GRAY), stderr);
-		fwrite(text, 1, len, stderr);
+		termsafe_write(stderr, text, len);
 		fputs(cli_reset(stderr), stderr);
 		fputc('\n', stderr);
 	}
