@@ -88,6 +88,13 @@ struct sandbox {
 	int has_script_exit;
 	int script_exit;
 	int64_t spawned_at;         /* monotonic ms */
+	/* A job without a workspace ends for its clients at its runtime's
+	 * `exit` line; the runtime then still removes its cgroup (an RCU
+	 * grace period in the kernel), and the slot and link are freed when
+	 * it has exited. Jobs with a workspace end at the reap, when the
+	 * disk is free for the next run. */
+	int early_end;
+	int finished;               /* finish() has run */
 };
 
 struct supervisor {
@@ -202,7 +209,11 @@ static struct sandbox *find(struct supervisor *sv, const char *id)
 
 int supervisor_is_live(struct supervisor *sv, const char *job_id)
 {
-	return find(sv, job_id) != NULL;
+	struct sandbox *sb = find(sv, job_id);
+
+	/* a job that ended early (early_end) is over, its runtime only
+	 * finishing its teardown */
+	return sb && !sb->finished;
 }
 
 int supervisor_live_count(struct supervisor *sv)
@@ -272,6 +283,8 @@ static void final_seen(struct sandbox *sb)
 		sb->kill_at = at;
 }
 
+static void finish(struct supervisor *sv, struct sandbox *sb, int wstatus);
+
 static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 {
 	if (!strncmp(line, "started", 7) && (!line[7] || line[7] == ' ')) {
@@ -290,6 +303,11 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 			sb->got_exit = 1;
 			sb->exit_code = (int)n;
 			final_seen(sb);
+			if (sb->early_end && !sb->sleep_requested && !sb->finished) {
+				finish(sv, sb, 0);
+				sb->finished = 1;
+				changed(sv, sb->id);
+			}
 		}
 	} else if (!strncmp(line, "net ", 4)) {
 		uint32_t a;
@@ -718,6 +736,7 @@ cold:
 	sb->pidfd = -1;
 	sb->spawned_at = time_mono_ms();
 	sb->keep_alive = job->persistent;
+	sb->early_end = !job->persistent && !(job->workspace_id && *job->workspace_id);
 	/* a long-lived sandbox has no overall deadline (--timeout bounds its script) */
 	if (!sb->keep_alive)
 		sb->kill_at = time_mono_ms() + (int64_t)job->timeout * 1000 + TIMEOUT_GRACE_MS;
@@ -1079,7 +1098,8 @@ static void ended(struct supervisor *sv, struct sandbox *sb, int wstatus)
 	loop_remove(sv->loop, sb->pidfd_watch);
 	if (sb->pidfd >= 0)
 		close(sb->pidfd);
-	finish(sv, sb, wstatus);
+	if (!sb->finished)
+		finish(sv, sb, wstatus);
 	crashpoint("job-end:finished");
 	_cleanup_free_ char *rundir = xasprintf("%s/run/%s", dd, sb->id);
 	_cleanup_free_ char *script = xasprintf("%s/jobs/%s/script", dd, sb->id);

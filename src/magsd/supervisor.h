@@ -78,7 +78,8 @@ void supervisor_set_nat(struct supervisor *sv, int on);
  * (yet: the line comes just before `started`). */
 int supervisor_job_ip(struct supervisor *sv, const char *job_id, char *ip, size_t n);
 
-/* 1 while the job's runtime has not been reaped. */
+/* 1 while the job's runtime has not been reaped, and (for a job that ends
+ * at its exit line, see early_end in supervisor.c) has not reported its end. */
 int supervisor_is_live(struct supervisor *sv, const char *job_id);
 int supervisor_live_count(struct supervisor *sv);
 

@@ -421,17 +421,30 @@ static void kill_and_reap(struct supervisor *s)
 	s->reaped = 1;
 }
 
-static void teardown(struct supervisor *s)
+/* C3, first half: the sandbox is gone (reaped), its link let go and its
+ * usage read. Enough to report the end: the rest (teardown_rest) is off
+ * the critical path of whoever waits for the job's exit. */
+static void teardown_start(struct supervisor *s)
 {
 	kill_and_reap(s);
 	net_detach_ex(&s->net, !s->reaped);
 	trace('S', "C3 reaped, link let go");
-	if (s->have_cg) {
+	if (s->have_cg && !s->have_usage) {
 		/* The numbers live in the directories: read them first. */
 		cgroup_usage(&s->cg, &s->cpu_us, &s->mem_peak);
 		trace('S', "C3 usage read");
 		s->have_usage = 1;
+	}
+}
+
+/* C3, second half: removing a cgroup waits for an RCU grace period in the
+ * kernel (milliseconds), so it comes after the final status line; magsd
+ * frees the job's slot and link only when this process has exited. */
+static void teardown_rest(struct supervisor *s)
+{
+	if (s->have_cg) {
 		cgroup_destroy(&s->cg);
+		s->have_cg = 0;
 		trace('S', "C3 cgroup removed");
 	}
 	/* The run dir holds nothing on the host: the sandbox's tmpfs on it
@@ -446,6 +459,12 @@ static void teardown(struct supervisor *s)
 		close(s->sock);
 	if (s->log_fd >= 0)
 		close(s->log_fd);
+}
+
+static void teardown(struct supervisor *s)
+{
+	teardown_start(s);
+	teardown_rest(s);
 }
 
 static int fail(struct supervisor *s, struct mags_err *err)
@@ -1032,8 +1051,7 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	if (out == OUT_TIMEOUT)
 		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
 	trace('S', "C2 ended");
-	teardown(&s);
-	trace('S', "C3 teardown");
+	teardown_start(&s);
 	if (s.have_usage)
 		status_send("usage cpu_us=%llu mem_peak=%llu", (unsigned long long)s.cpu_us,
 			    (unsigned long long)s.mem_peak);
@@ -1049,5 +1067,7 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		status_send("exit %d", init_exit_code(s.wstatus));
 		break;
 	}
+	teardown_rest(&s);
+	trace('S', "C3 teardown");
 	return 0;
 }
