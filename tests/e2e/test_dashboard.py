@@ -36,8 +36,12 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def dash(session_dir, image_cache):
     """A magsd serving the dashboard from the source tree's web/."""
+    # No sandbox network and no warm pool: each sandbox's veth coming or
+    # going changes the host's addresses, and Chromium then fails requests
+    # in flight with ERR_NETWORK_CHANGED (it watches the host's interfaces).
     s = make_server(session_dir, image_cache, "dash", conf={
-        "web_dir": str(WEB), "proxy_listen": "127.0.0.1:%d" % free_port()})
+        "web_dir": str(WEB), "proxy_listen": "127.0.0.1:%d" % free_port(),
+        "network": "none", "pool_min": "0", "pool_max": "0"})
     yield s
     s.stop()
 

@@ -36,8 +36,10 @@ def job_row(i, user_id):
 
 @pytest.fixture(scope="module")
 def big(session_dir, image_cache):
+    # no sandbox network, no pool: see the dash fixture in test_dashboard.py
     s = make_server(session_dir, image_cache, "dash10k", conf={
-        "web_dir": str(WEB), "proxy_listen": "127.0.0.1:%d" % free_port()})
+        "web_dir": str(WEB), "proxy_listen": "127.0.0.1:%d" % free_port(),
+        "network": "none", "pool_min": "0", "pool_max": "0"})
     s.stop()
     db = sqlite3.connect(str(s.data_dir / "mags.db"), timeout=30)
     uid = {n: i for i, n in db.execute("SELECT id, name FROM users")}

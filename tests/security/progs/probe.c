@@ -607,11 +607,16 @@ static int p_mknod_kmsg(void) { return dev_node(S_IFCHR, 1, 11, "/tmp/sec-kmsg")
 
 static int p_mknod_blk(void)
 {
-	/* The host's first block device: read its first sector. */
-	FILE *f = fopen("/proc/partitions", "r");
+	/* The host's first block device: read its first sector. The host's
+	 * positive control may name another (PROBE_BLK=maj:min, a loop device
+	 * of its own) where the machine refuses opening its disk even to root. */
+	const char *want = getenv("PROBE_BLK");
+	FILE *f = want ? NULL : fopen("/proc/partitions", "r");
 	int maj = 8, min = 0;
 	char line[256];
 
+	if (want && sscanf(want, "%d:%d", &maj, &min) != 2)
+		return bad(EINVAL);
 	while (f && fgets(line, sizeof(line), f)) {
 		int a, b;
 		unsigned long long blocks;
