@@ -420,10 +420,12 @@ child_exec(const char *runtime, char **argv, int wfd, int in_fd)
 {
 	sigset_t none;
 
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* dispositions first: the child of vfork runs on magsd's memory, so
+	 * no handler of magsd's may run in it once signals are unblocked */
 	for (int s = 1; s < NSIG; s++)
 		signal(s, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
@@ -440,6 +442,20 @@ child_exec(const char *runtime, char **argv, int wfd, int in_fd)
 	dprintf(3, "error cannot run sandbox runtime '%s': %s\n", runtime,
 		errno == E2BIG ? "script or environment too large" : strerror(errno));
 	_exit(127);
+}
+
+/* vfork: no copy of magsd's page tables, and no copy-on-write fault in
+ * magsd afterwards for every page it touches (~14 µs each on these VMs),
+ * once per sandbox; the child only sets up fds and execs. Its own
+ * function, so nothing of the caller's is live across the vfork. */
+static __attribute__((noinline)) pid_t
+spawn_runtime(const char *runtime, char **argv, int wfd, int in_fd)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		child_exec(runtime, argv, wfd, in_fd);
+	return pid;
 }
 
 /* Fork and exec the runtime with argv; *rfd = the read end of its status
@@ -463,9 +479,7 @@ static pid_t start_runtime(struct supervisor *sv, char **argv, int in_fd, int *r
 			close(devnull);
 		return -1;
 	}
-	pid = fork();
-	if (pid == 0)
-		child_exec(sv->runtime, argv, pfd[1], in_fd);
+	pid = spawn_runtime(sv->runtime, argv, pfd[1], in_fd);
 	if (pid < 0) {
 		err_sys(err, errno, "fork");
 		close(pfd[0]);
