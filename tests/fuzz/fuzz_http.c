@@ -24,7 +24,6 @@
  * connection is gone once the client closed it.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <sqlite3.h>
 #include <microhttpd.h>
@@ -72,8 +71,9 @@ static char token_hash[AUTH_HASH_HEX_LEN + 1], session_hash[AUTH_HASH_HEX_LEN + 
 static char csrf[AUTH_HASH_HEX_LEN + 1];
 
 /*
- * Nothing forks: magsd's fork() calls (task_start: workspace preparation,
- * syncs; the supervisor's runtime, which no image lets it reach) land here
+ * Nothing forks: magsd's fork() and vfork() calls (task_start: workspace
+ * preparation, syncs; the supervisor's runtime, which no image lets it
+ * reach) land here
  * and fail as if the process table were full, so their error paths run and
  * no child of a fuzzed daemon ever exists. A real fork of this ASan process
  * would also cost milliseconds per input.
@@ -83,6 +83,12 @@ pid_t fork(void)
 	forks++;
 	errno = EAGAIN;
 	return -1;
+}
+
+/* The supervisor starts runtimes (and warm-pool members) with vfork. */
+pid_t vfork(void)
+{
+	return fork();
 }
 
 static void on_job_change(const char *job_id, void *arg)
@@ -124,19 +130,10 @@ static void put_file(const char *dir, const char *name, const char *text)
 
 static char *data_dir;   /* removed at exit */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	(void)remove(path);
-	return 0;
-}
-
 static void cleanup(void)
 {
 	if (data_dir)
-		(void)nftw(data_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_rf(data_dir);
 }
 
 static void setup(void)
@@ -160,6 +157,7 @@ static void setup(void)
 	snprintf(cfg.proxy_listen, sizeof(cfg.proxy_listen), "off");
 	snprintf(cfg.ssh_listen, sizeof(cfg.ssh_listen), "off");
 	snprintf(cfg.network, sizeof(cfg.network), "none");
+	cfg.pool_min = cfg.pool_max = 0;   /* no sandboxes built ahead */
 	char *web = xasprintf("%s/web", dir);
 	CHECK(mkdir(web, 0755) == 0);
 	put_file(web, "index.html", "<!doctype html><title>mags</title>\n");

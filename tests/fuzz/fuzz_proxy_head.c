@@ -18,7 +18,6 @@
  * once its client is gone.
  */
 #include <errno.h>
-#include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -65,19 +64,10 @@ static int hook_addr(const char *job_id, char *ip, size_t n, void *arg)
 
 static char *data_dir;   /* removed at exit */
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	(void)remove(path);
-	return 0;
-}
-
 static void cleanup(void)
 {
 	if (data_dir)
-		(void)nftw(data_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_rf(data_dir);
 }
 
 static void setup(void)
