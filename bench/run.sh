@@ -24,10 +24,6 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-if [ "$(id -u)" -ne 0 ]; then
-	echo "bench: run as root (sandboxes need namespaces and cgroups)" >&2
-	exit 1
-fi
 B=${MAGS_BUILD_DIR:-build}
 BIN=$B/bin
 make -s B="$B" all
@@ -35,45 +31,15 @@ cc -O2 -g -Wall -Wextra -pthread -o "$BIN/bench-throughput" bench/throughput.c
 
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 DENSITY_N=${BENCH_DENSITY_N:-1000}
-DATA=$(mktemp -d /tmp/mags-bench-XXXXXX)
-chmod 0755 "$DATA"
+. bench/magsd.sh
+bench_setup mags-bench
 PARTS=$DATA/parts
 mkdir -p "$PARTS" bench/results
-PID=""
-cleanup() {
-	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-		kill -TERM "$PID"
-		wait "$PID" 2>/dev/null || true
-	fi
-	if [ -z "${BENCH_KEEP:-}" ] && ! grep -q " $DATA" /proc/self/mountinfo; then
-		rm -rf "$DATA"
-	fi
-}
-trap cleanup EXIT INT TERM
-
-# No MAGS_* settings of the caller leak into the server or the CLI.
-for v in $(env | sed -n 's/^\(MAGS_[A-Z_]*\)=.*/\1/p'); do
-	[ "$v" = MAGS_BUILD_DIR ] || unset "$v"
-done
-
-"$BIN/magsd" image build busybox --data-dir "$DATA" 2>/dev/null
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-MAGS_MAX_JOBS=$((DENSITY_N + 64)) MAGS_IDLE_TIMEOUT=0 \
-	"$BIN/magsd" serve --data-dir "$DATA" --listen "127.0.0.1:$PORT" --image busybox \
-	--proxy-listen off --ssh-listen off >"$DATA/magsd.log" 2>&1 &
-PID=$!
-i=0
-until curl -s -o /dev/null "http://127.0.0.1:$PORT/api/v1/whoami"; do
-	i=$((i + 1))
-	if [ $i -gt 100 ] || ! kill -0 "$PID" 2>/dev/null; then
-		echo "bench: magsd did not start:" >&2
-		tail -n 20 "$DATA/magsd.log" >&2
-		exit 1
-	fi
-	sleep 0.1
-done
-"$BIN/magsd" user add bench --data-dir "$DATA" >/dev/null
-TOKEN=$("$BIN/magsd" token create --user bench --data-dir "$DATA")
+PORT=$(bench_free_port)
+export MAGS_MAX_JOBS=$((DENSITY_N + 64)) MAGS_IDLE_TIMEOUT=0
+bench_start_magsd "$PORT" --proxy-listen off --ssh-listen off
+unset MAGS_MAX_JOBS MAGS_IDLE_TIMEOUT
+bench_token
 URL="http://127.0.0.1:$PORT"
 ROOTFS="$DATA/images/busybox/rootfs"
 
