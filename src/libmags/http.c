@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/trace.h"
 #include "common/err.h"
 #include "common/util.h"
 #include "libmags/url.h"
@@ -305,7 +306,15 @@ static int connect_url(const struct url *u, const struct http_opts *o,
 		goto out;
 	}
 	snprintf(port, sizeof(port), "%d", u->port);
+	/* An address literal needs no look-up, and no AI_ADDRCONFIG netlink
+	 * dump of the host's addresses either (it is on every command's
+	 * path). */
+	hints.ai_flags = AI_NUMERICSERV | AI_NUMERICHOST;
 	g = getaddrinfo(u->host, port, &hints, &res);
+	if (g == EAI_NONAME) {
+		hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
+		g = getaddrinfo(u->host, port, &hints, &res);
+	}
 	if (g == EAI_ADDRFAMILY || g == EAI_NONAME || g == EAI_NODATA) {
 		/* AI_ADDRCONFIG hides 127.0.0.1 on hosts without a configured
 		 * non-loopback address; try again without it. */
@@ -433,6 +442,7 @@ int http_do(const struct url *u, const struct http_req *req,
 	if (fd < 0)
 		return fd;
 	reqbuf = http_build_request(u, req, &reqlen);
+	trace_mark('C', "send %s", u->text);
 	r = send_all(fd, reqbuf, reqlen, opts);
 	if (r == 0 && req->body_read)
 		r = send_body(fd, req, opts, err);
@@ -450,6 +460,7 @@ int http_do(const struct url *u, const struct http_req *req,
 		if (r < 0)
 			return io_error(u, r, "waiting for", err);
 		n = recv(fd, buf, RECV_BUF, 0);
+		trace_mark('C', "received %zd bytes", n);
 		if (n < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;

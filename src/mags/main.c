@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mags/cli.h"
+#include "common/trace.h"
 #include "common/banned.h"
 
 /* True when argv asks for help before a "--". */
@@ -26,6 +27,8 @@ int main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd;
 	const char *name = argc > 1 ? argv[1] : "help";
+
+	trace_mark('C', "mags %s", name);
 
 	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)
 		name = "help";

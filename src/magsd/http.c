@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/trace.h"
 #include "common/util.h"
 #include "magsd/api.h"
 #include "magsd/job.h"
@@ -221,6 +222,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		req->url = xstrdup(url);
 		req->start_ms = time_mono_ms();
 		*con_cls = req;
+		trace_mark('D', "request %s %s", method, url);
 		/* the dashboard's static files (web.c): GET/HEAD outside /api/ */
 		if (web_wants(method, url)) {
 			web_serve(req);

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/trace.h"
 #include "common/util.h"
 #include "magsd/job.h"
 #include "common/banned.h"
@@ -240,6 +241,7 @@ static void follow_end(struct follower *f)
 	}
 	out_json(f, o);
 	f->ended = 1;
+	trace_mark('D', "log end event queued %s", f->id);
 }
 
 static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
