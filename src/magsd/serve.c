@@ -492,6 +492,9 @@ static void run(struct serve_state *ss)
 						       (int64_t)srv->cfg->file_ttl * 500 : 60000);
 		}
 		MHD_run(srv->mhd);
+		/* After MHD: a job's end event or response goes out before
+		 * this loop turn spawns pool members (a vfork and an exec). */
+		supervisor_pool_tick(srv->sv, time_mono_ms());
 
 		if (!srv->stopping)
 			continue;

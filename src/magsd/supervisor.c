@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/trace.h"
 #include "common/logfmt.h"
 #include "common/netcfg.h"
 #include "common/util.h"
@@ -287,6 +288,7 @@ static void finish(struct supervisor *sv, struct sandbox *sb, int wstatus);
 
 static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 {
+	trace_mark('D', "status %s: %s", sb->id, line);
 	if (!strncmp(line, "started", 7) && (!line[7] || line[7] == ' ')) {
 		if (sb->started)
 			return;
@@ -711,6 +713,7 @@ cold:
 
 	if (m) {
 		r = pool_send_job(m, argv);
+		trace_mark('D', "pool member given job %s", job->id);
 		if (r < 0) {
 			/* it died meanwhile: let the reaper have it, go cold */
 			log_warn("pool member pid %d: send job: %s", (int)m->pid, strerror(-r));
@@ -1201,6 +1204,10 @@ void supervisor_tick(struct supervisor *sv, int64_t now)
 			sb->next_state_poll = now + STATE_POLL_MS;
 			state_poll(sv, sb);
 		}
+}
+
+void supervisor_pool_tick(struct supervisor *sv, int64_t now)
+{
 	pool_tick(sv, now);
 }
 

@@ -91,6 +91,9 @@ void supervisor_reap(struct supervisor *sv);
  * if none; and the work due at now (monotonic ms). */
 int supervisor_next_timeout(struct supervisor *sv, int64_t now);
 void supervisor_tick(struct supervisor *sv, int64_t now);
+/* The warm pool's upkeep (retire extra members, spawn missing ones): on
+ * the loop after MHD has run, so no response waits for a spawn. */
+void supervisor_pool_tick(struct supervisor *sv, int64_t now);
 
 /* Daemon shutdown: SIGTERM every runtime; their jobs end "stopped".
  * Long-lived (persistent, --keep-alive) sandboxes are let go instead:
