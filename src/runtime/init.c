@@ -324,5 +324,13 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 	for (int i = 0; i < 2; i++)
 		log_stream_flush(&lw, &streams[i]);
 	logwriter_flush(&lw);
+	/* Everything is in the log: the supervisor may report the end now,
+	 * before our exit tears the namespaces down (their mounts go one
+	 * RCU grace period at a time). */
+	{
+		char code[16];
+		snprintf(code, sizeof(code), "%d", init_exit_code(status));
+		channel_send(sock, CHANNEL_SCRIPT_EXIT, code, -1);
+	}
 	_exit(init_exit_code(status));
 }

@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include "common/fdutil.h"
+#include "common/trace.h"
 #include "common/util.h"
 #include "runtime/caps.h"
 #include "runtime/cgroup.h"
@@ -88,27 +89,9 @@
 
 #define SETUP_TIMEOUT_MS 30000
 
-/* MAGS_RUNTIME_TRACE=1: each step's time to stderr ("trace S 1.234 clone"),
- * to see where a sandbox's start goes. Off: one branch per step. */
-static int trace_on = -1;
-static struct timespec trace_t0;
-
-static void trace(char who, const char *step)
-{
-	struct timespec t;
-
-	if (trace_on < 0) {
-		const char *v = getenv("MAGS_RUNTIME_TRACE");
-		trace_on = v && *v == '1';
-		clock_gettime(CLOCK_MONOTONIC, &trace_t0);
-	}
-	if (!trace_on)
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	dprintf(STDERR_FILENO, "trace %c %.3f %s\n", who,
-		(double)(t.tv_sec - trace_t0.tv_sec) * 1e3 +
-		(double)(t.tv_nsec - trace_t0.tv_nsec) / 1e6, step);
-}
+/* MAGS_TRACE=1 (or MAGS_RUNTIME_TRACE=1): each step's time to stderr
+ * ("trace S 1234.567 A3 clone", common/trace.h). */
+#define trace(who, step) trace_mark((who), "%s", (step))
 
 /* ---------------------------------------------------------------- P -- */
 
@@ -395,6 +378,7 @@ struct supervisor {
 	uint64_t cpu_us, mem_peak;
 	int reaped;
 	int wstatus;
+	int final_code;     /* init's last word (CHANNEL_SCRIPT_EXIT), -1 before */
 };
 
 static pid_t clone_sandbox(int pool)
@@ -584,6 +568,12 @@ static enum outcome supervise(struct supervisor *s)
 			} else if (kind == CHANNEL_SCRIPT_EXIT && cfg->keep_alive) {
 				deadline = 0;
 				status_send("script-exit %d", atoi(msg));
+			} else if (kind == CHANNEL_SCRIPT_EXIT) {
+				/* Init has logged everything and exits with
+				 * this code: the end can be reported while the
+				 * kernel takes the namespaces down. */
+				s->final_code = atoi(msg) & 0xff;
+				return OUT_EXIT;
 			}
 		}
 	}
@@ -917,7 +907,7 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	struct runtime_config job = *cfg_in;
 	const struct runtime_config *cfg = &job;
 	struct supervisor s = { .cfg = &job, .log_fd = -1, .sfd = -1, .sock = -1,
-				 .control_fd = -1, .net = { .rtnl = -1 } };
+				 .control_fd = -1, .net = { .rtnl = -1 }, .final_code = -1 };
 	struct mags_err err = { 0 };
 	struct cgroup_limits lim;
 	sigset_t mask;
@@ -1051,6 +1041,27 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	if (out == OUT_TIMEOUT)
 		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
 	trace('S', "C2 ended");
+	if (out == OUT_EXIT && !s.reaped && s.final_code >= 0) {
+		/* Init said its last word and is exiting: report now, reap
+		 * after. Its exit status is the code it sent. */
+		if (s.have_cg) {
+			cgroup_usage(&s.cg, &s.cpu_us, &s.mem_peak);
+			s.have_usage = 1;
+			status_send("usage cpu_us=%llu mem_peak=%llu",
+				    (unsigned long long)s.cpu_us,
+				    (unsigned long long)s.mem_peak);
+		}
+		status_send("exit %d", s.final_code);
+		trace('S', "C3 reported");
+		while (waitpid(s.pid, &s.wstatus, 0) < 0 && errno == EINTR)
+			;
+		s.reaped = 1;
+		trace('S', "C3 reaped");
+		teardown_start(&s);
+		teardown_rest(&s);
+		trace('S', "C3 teardown");
+		return 0;
+	}
 	teardown_start(&s);
 	if (s.have_usage)
 		status_send("usage cpu_us=%llu mem_peak=%llu", (unsigned long long)s.cpu_us,
