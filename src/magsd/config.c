@@ -48,6 +48,7 @@ void config_defaults(struct config *cfg)
 	cfg->idle_timeout = 600;
 	cfg->pool_min = 1;
 	cfg->pool_max = 8;
+	cfg->netns_keep = 64;
 	snprintf(cfg->network, sizeof(cfg->network), "nat");
 	snprintf(cfg->dns_forward, sizeof(cfg->dns_forward), "auto");
 }
@@ -103,6 +104,7 @@ static const struct {
 	{ "idle_timeout", 0, 30LL * 86400, offsetof(struct config, idle_timeout) },
 	{ "pool_min", 0, 256, offsetof(struct config, pool_min) },
 	{ "pool_max", 0, 256, offsetof(struct config, pool_max) },
+	{ "netns_keep", 0, 4096, offsetof(struct config, netns_keep) },
 };
 
 /* String settings: the value is copied whole or refused if too long. */
@@ -309,7 +311,7 @@ int config_load_env(struct config *cfg, struct mags_err *err)
 		"web_dir", "proxy_listen", "url_domain", "proxy_idle_timeout",
 		"proxy_max_conns", "proxy_connect_wait", "proxy_test_addr", "ssh_listen",
 		"ssh_host", "ssh_host_key", "ssh_max_sessions", "idle_timeout", "network",
-		"pool_min", "pool_max",
+		"pool_min", "pool_max", "netns_keep",
 		"dns_upstream", "dns_forward",
 	};
 	char name[64];

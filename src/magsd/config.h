@@ -67,6 +67,9 @@ struct config {
 	 * pool_min and pool_max as demand asks (0/0 = none, every job cold) */
 	int pool_min;
 	int pool_max;
+	/* network namespaces kept for reuse when their sandbox is gone (issue
+	 * 8: network.h); 0 = every sandbox makes its own and it dies with it */
+	int netns_keep;
 	/* sandbox network (issue 5: network.c) */
 	char network[8];          /* "nat" (default): jobs get a link and NAT
 	                           * egress unless they ask for "none"; "none":

@@ -14,11 +14,15 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/nsfs.h>
 #include <unistd.h>
 
 #include "common/netcfg.h"
@@ -121,11 +125,14 @@ int network_setup(const char *runtime, struct mags_err *err)
 		       runtime, WEXITSTATUS(wstatus), len ? ": " : "", msg);
 }
 
-void network_links_init(struct network_links *nl)
+void network_links_init(struct network_links *nl, int keep)
 {
 	uint32_t r;
 
 	memset(nl, 0, sizeof(*nl));
+	for (size_t i = 0; i < NETWORK_LINK_END; i++)
+		nl->netns[i] = -1;
+	nl->keep = keep;
 	random_bytes(&r, sizeof(r));
 	nl->next = NETWORK_LINK_FIRST + r % (NETWORK_LINK_END - NETWORK_LINK_FIRST);
 }
@@ -134,18 +141,25 @@ int network_link_take(struct network_links *nl)
 {
 	const uint32_t n = NETWORK_LINK_END - NETWORK_LINK_FIRST;
 
+	if (nl->n_spare > 0) {
+		int i = nl->spare[--nl->n_spare];
+		nl->used[i] = NETWORK_LINK_USED;
+		dns_link_open(i);
+		return i;
+	}
+
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = NETWORK_LINK_FIRST + (nl->next - NETWORK_LINK_FIRST + k) % n;
 		char name[IF_NAMESIZE];
 
-		if (nl->used[i])
+		if (nl->used[i] != NETWORK_LINK_FREE)
 			continue;
 		/* another daemon's sandbox, or one a killed runtime left for
 		 * the kernel to clean up */
 		snprintf(name, sizeof(name), NETCFG_IFNAME_PREFIX "%u", i);
 		if (if_nametoindex(name))
 			continue;
-		nl->used[i] = 1;
+		nl->used[i] = NETWORK_LINK_USED;
 		dns_link_open((int)i);
 		/* round robin: a just-freed link (its veth may still be going
 		 * away) is the last to be used again */
@@ -157,10 +171,62 @@ int network_link_take(struct network_links *nl)
 
 void network_link_release(struct network_links *nl, int index)
 {
-	if (index >= (int)NETWORK_LINK_FIRST && index < (int)NETWORK_LINK_END) {
-		nl->used[index] = 0;
-		dns_link_close(index);
+	if (index < (int)NETWORK_LINK_FIRST || index >= (int)NETWORK_LINK_END ||
+	    nl->used[index] != NETWORK_LINK_USED)
+		return;
+	dns_link_close(index);
+	if (nl->netns[index] >= 0 && nl->n_spare < nl->keep) {
+		nl->used[index] = NETWORK_LINK_SPARE;
+		nl->spare[nl->n_spare++] = index;
+		return;
 	}
+	if (nl->netns[index] >= 0)
+		close(nl->netns[index]); /* the kernel removes it and its link */
+	nl->netns[index] = -1;
+	nl->used[index] = NETWORK_LINK_FREE;
+}
+
+int network_link_netns(const struct network_links *nl, int index)
+{
+	if (index < (int)NETWORK_LINK_FIRST || index >= (int)NETWORK_LINK_END)
+		return -1;
+	return nl->netns[index];
+}
+
+void network_link_adopt_netns(struct network_links *nl, int index, pid_t pid,
+			      const char *rest)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	char path[64];
+	int fdnum, fd, n = 0;
+
+	if (nl->keep <= 0 || index < (int)NETWORK_LINK_FIRST ||
+	    index >= (int)NETWORK_LINK_END || nl->used[index] != NETWORK_LINK_USED ||
+	    nl->netns[index] >= 0)
+		return;
+	if (sscanf(rest, "%d %llu %llu%n", &fdnum, &dev, &ino, &n) != 3 || rest[n] ||
+	    fdnum < 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fdnum);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || (unsigned long long)st.st_dev != dev ||
+	    (unsigned long long)st.st_ino != ino || ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return;
+	}
+	nl->netns[index] = fd;
+}
+
+int network_netns_kept(const struct network_links *nl)
+{
+	int n = 0;
+
+	for (size_t i = NETWORK_LINK_FIRST; i < NETWORK_LINK_END; i++)
+		n += nl->netns[i] >= 0;
+	return n;
 }
 
 void network_link_subnet(int index, char *buf, size_t n)

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "common/err.h"
 
@@ -34,18 +35,54 @@
  * it printed one). */
 int network_setup(const char *runtime, struct mags_err *err);
 
+/*
+ * Kept network namespaces (issue 8): a sandbox's network namespace is
+ * made by its runtime, owned by the host (nothing inside can change it),
+ * with the link of its address in it. When the sandbox is gone magsd
+ * keeps the namespace (an fd: the kernel would otherwise destroy it, in
+ * ~30 ms of background work, and the next sandbox would build another)
+ * and hands it to the next sandbox of that link (--netns-fd). At most
+ * `keep` namespaces wait unused ("spare" links); taking a link prefers a
+ * spare one, most recently used first. magsd's exit closes them all and
+ * the kernel removes them with their links.
+ */
+#define NETWORK_LINK_FREE 0
+#define NETWORK_LINK_USED 1
+#define NETWORK_LINK_SPARE 2   /* free, with a kept namespace */
+
 struct network_links {
-	unsigned char used[NETWORK_LINK_END];
+	unsigned char used[NETWORK_LINK_END];   /* NETWORK_LINK_* */
+	int netns[NETWORK_LINK_END];            /* kept namespace fd, -1 = none */
+	int spare[NETWORK_LINK_END];            /* stack of SPARE links */
+	int n_spare;
+	int keep;             /* at most this many spare (0: no reuse) */
 	uint32_t next;        /* where the next search starts */
 };
 
-/* Start the search at a random link. */
-void network_links_init(struct network_links *nl);
+/* Start the search at a random link; keep up to keep spare namespaces. */
+void network_links_init(struct network_links *nl, int keep);
 
-/* A free link: not held by one of our sandboxes and without an interface
- * mg<i> on the host. Its index, or -EAGAIN when every link is taken. */
+/* A free link: a spare one (its kept namespace: network_link_netns), or
+ * one not held by one of our sandboxes and without an interface mg<i>
+ * on the host. Its index, or -EAGAIN when every link is taken. */
 int network_link_take(struct network_links *nl);
+/* The link is free again; its namespace, if kept, waits as a spare (or
+ * is let go beyond `keep`). */
 void network_link_release(struct network_links *nl, int index);
+
+/* The kept namespace of a link (to pass to its runtime), or -1. */
+int network_link_netns(const struct network_links *nl, int index);
+
+/* A runtime of link index reported its new namespace ("netns FD DEV INO"
+ * status line, rest = "FD DEV INO"): open it through /proc/<pid>/fd/FD
+ * (pid: that runtime, our unreaped child), check it is that namespace,
+ * and keep it for the link. Quietly does nothing when reuse is off, the
+ * link has one already, or the check fails. */
+void network_link_adopt_netns(struct network_links *nl, int index, pid_t pid,
+			      const char *rest);
+
+/* How many namespaces are kept (spare or in use). */
+int network_netns_kept(const struct network_links *nl);
 
 /* "--net-addr" value of link index: "10.200.A.B/30" (buf >= 20 bytes). */
 void network_link_subnet(int index, char *buf, size_t n);

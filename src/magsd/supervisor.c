@@ -50,6 +50,8 @@
 #define POOL_QUIET_MS 100            /* a refill waits for jobs this young to end... */
 #define POOL_REFILL_WAIT_MS 100      /* ...but not longer than this */
 #define POOL_SPAWN_BATCH 2           /* members spawned per loop turn */
+#define SUPERVISOR_NETNS_FD 4        /* a kept network namespace, in the runtime */
+#define SUPERVISOR_NETNS_FD_ARG "4"
 
 extern char **environ;
 
@@ -137,7 +139,7 @@ struct supervisor *supervisor_new(const struct config *cfg, struct store *st,
 	sv->loop = loop;
 	sv->runtime = xstrdup(runtime);
 	sv->image = xstrdup(image);
-	network_links_init(&sv->links);
+	network_links_init(&sv->links, cfg->netns_keep);
 	pool_init(&sv->pool, cfg->pool_min, cfg->pool_max, time_mono_ms());
 	return sv;
 }
@@ -326,6 +328,10 @@ static void status_line(struct supervisor *sv, struct sandbox *sb, char *line)
 			if (store_job_set_ip(sv->store, sb->id, sb->ip) < 0)
 				log_warn("job %s: could not record its address in the database", sb->id);
 		}
+	} else if (!strncmp(line, "netns ", 6)) {
+		/* a new network namespace with our link: keep it for reuse */
+		if (!sb->adopted && sb->link >= 0)
+			network_link_adopt_netns(&sv->links, sb->link, sb->pid, line + 6);
 	} else if (!strncmp(line, "usage", 5) && (!line[5] || line[5] == ' ')) {
 		int64_t cpu_us, mem_peak;
 		if (api_usage_parse_status(line, &cpu_us, &mem_peak) == 0 &&
@@ -418,7 +424,7 @@ static int slot_take(struct supervisor *sv)
  * at magsd's terminal does not reach the sandbox behind magsd's back.
  * stdin is /dev/null, or a pool member's job socket. */
 static void __attribute__((noreturn))
-child_exec(const char *runtime, char **argv, int wfd, int in_fd)
+child_exec(const char *runtime, char **argv, int wfd, int in_fd, int netns_fd)
 {
 	sigset_t none;
 
@@ -429,6 +435,10 @@ child_exec(const char *runtime, char **argv, int wfd, int in_fd)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	setpgid(0, 0);
+	/* out of the way of the dup2s below (it goes to fd 4 last) */
+	if (netns_fd >= 0 && netns_fd <= SUPERVISOR_NETNS_FD &&
+	    (netns_fd = fcntl(netns_fd, F_DUPFD, SUPERVISOR_NETNS_FD + 1)) < 0)
+		_exit(127);
 	if (dup2(in_fd, STDIN_FILENO) < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
 		_exit(127);
 	if (wfd == 3) {
@@ -437,8 +447,12 @@ child_exec(const char *runtime, char **argv, int wfd, int in_fd)
 	} else if (dup2(wfd, 3) < 0) {
 		_exit(127);
 	}
-	if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
-		for (int fd = 4; fd < 65536; fd++)
+	/* a kept network namespace as fd 4 (--netns-fd 4) */
+	if (netns_fd >= 0 && dup2(netns_fd, SUPERVISOR_NETNS_FD) < 0)
+		_exit(127);
+	unsigned first = netns_fd >= 0 ? SUPERVISOR_NETNS_FD + 1 : SUPERVISOR_NETNS_FD;
+	if (syscall(SYS_close_range, first, ~0U, 0U) < 0)
+		for (int fd = (int)first; fd < 65536; fd++)
 			close(fd);
 	execve(runtime, argv, environ);
 	dprintf(3, "error cannot run sandbox runtime '%s': %s\n", runtime,
@@ -451,20 +465,20 @@ child_exec(const char *runtime, char **argv, int wfd, int in_fd)
  * once per sandbox; the child only sets up fds and execs. Its own
  * function, so nothing of the caller's is live across the vfork. */
 static __attribute__((noinline)) pid_t
-spawn_runtime(const char *runtime, char **argv, int wfd, int in_fd)
+spawn_runtime(const char *runtime, char **argv, int wfd, int in_fd, int netns_fd)
 {
 	pid_t pid = vfork();
 
 	if (pid == 0)
-		child_exec(runtime, argv, wfd, in_fd);
+		child_exec(runtime, argv, wfd, in_fd, netns_fd);
 	return pid;
 }
 
 /* Fork and exec the runtime with argv; *rfd = the read end of its status
  * pipe (non-blocking). in_fd: its stdin (-1 = /dev/null). pid or -1 with
  * err set. */
-static pid_t start_runtime(struct supervisor *sv, char **argv, int in_fd, int *rfd,
-			   struct mags_err *err)
+static pid_t start_runtime(struct supervisor *sv, char **argv, int in_fd, int netns_fd,
+			   int *rfd, struct mags_err *err)
 {
 	int pfd[2], devnull = -1;
 	pid_t pid;
@@ -481,7 +495,7 @@ static pid_t start_runtime(struct supervisor *sv, char **argv, int in_fd, int *r
 			close(devnull);
 		return -1;
 	}
-	pid = spawn_runtime(sv->runtime, argv, pfd[1], in_fd);
+	pid = spawn_runtime(sv->runtime, argv, pfd[1], in_fd, netns_fd);
 	if (pid < 0) {
 		err_sys(err, errno, "fork");
 		close(pfd[0]);
@@ -577,7 +591,7 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	_cleanup_free_ char *resolved = NULL;
 	char **argv;
 	size_t argc = 0;
-	int rfd = -1, slot, link = -1, want_net, r;
+	int rfd = -1, slot, link = -1, want_net, r, netns_fd = -1;
 	struct pool_member *m = NULL;
 	int pooled = 0;
 	pid_t pid;
@@ -650,7 +664,7 @@ cold:
 
 	if (!layers)
 		layers = &none;
-	argv = xcalloc(34 + 4 + 6 + 2 * (NETCFG_ALLOW_MAX + n_env + layers->n_lowers +
+	argv = xcalloc(36 + 4 + 6 + 2 * (NETCFG_ALLOW_MAX + n_env + layers->n_lowers +
 				     layers->n_copy_in), sizeof(char *));
 #define ARG(x) (argv[argc++] = (char *)(x))
 	ARG(sv->runtime); ARG("run");
@@ -680,6 +694,9 @@ cold:
 	if (link >= 0) {
 		ARG("--net"); ARG("nat");
 		ARG("--net-addr"); ARG(netaddr);
+		if (!m && (netns_fd = network_link_netns(&sv->links, link)) >= 0) {
+			ARG("--netns-fd"); ARG(SUPERVISOR_NETNS_FD_ARG);
+		}
 		/* "c1,c2,...", checked by api_validate; at most NETCFG_ALLOW_MAX */
 		char *p = allow;
 		for (int n = 0; p && *p && n < NETCFG_ALLOW_MAX; n++) {
@@ -734,7 +751,7 @@ cold:
 		close(m->spec_fd);
 		free(m);
 	} else {
-		pid = start_runtime(sv, argv, -1, &rfd, err);
+		pid = start_runtime(sv, argv, -1, netns_fd, &rfd, err);
 		if (pid < 0) {
 			r = -1;
 			goto fail_slot;
@@ -787,9 +804,9 @@ static int pool_spawn(struct supervisor *sv)
 	char id[64], uidbase[24], netaddr[24];
 	struct limit_args lim;
 	struct mags_err err = { 0 };
-	char *argv[20];
+	char *argv[24];
 	size_t argc = 0;
-	int sp[2], slot, link = -1, rfd = -1;
+	int sp[2], slot, link = -1, rfd = -1, netns_fd = -1;
 	pid_t pid;
 
 	slot = slot_take(sv);
@@ -820,10 +837,13 @@ static int pool_spawn(struct supervisor *sv)
 	if (link >= 0) {
 		ARG("--net"); ARG("nat");
 		ARG("--net-addr"); ARG(netaddr);
+		if ((netns_fd = network_link_netns(&sv->links, link)) >= 0) {
+			ARG("--netns-fd"); ARG(SUPERVISOR_NETNS_FD_ARG);
+		}
 	}
 	argv[argc] = NULL;
 #undef ARG
-	pid = start_runtime(sv, argv, sp[1], &rfd, &err);
+	pid = start_runtime(sv, argv, sp[1], netns_fd, &rfd, &err);
 	close(sp[1]);
 	if (pid < 0) {
 		log_warn("pool: %s", err.msg);
@@ -875,6 +895,10 @@ static void pool_member_status(int fd, uint32_t events, void *arg)
 			if (!strcmp(m->line, "pooled")) {
 				m->ready = 1;
 				m->sv->pool_backoff = 0;
+			} else if (!strncmp(m->line, "netns ", 6)) {
+				if (m->link >= 0)
+					network_link_adopt_netns(&m->sv->links, m->link, m->pid,
+								 m->line + 6);
 			} else {
 				m->failed = 1;
 				log_warn("pool member pid %d: %s", (int)m->pid, m->line);

@@ -24,10 +24,11 @@ const char args_usage[] =
 	"                        [--copy-in HOSTFILE:SANDBOXPATH]... [--keep-alive]\n"
 	"                        [--control SOCKET] [--state-file FILE]\n"
 	"                        [--net none|nat] [--net-addr A.B.C.D/30]\n"
-	"                        [--net-allow CIDR]...\n"
+	"                        [--net-allow CIDR]... [--netns-fd N]\n"
 	"                        (-- SCRIPT | --script-file FILE)\n"
 	"       mags-runtime run --pool --id NAME [--uid-base N] [--memory-mb N]\n"
 	"                        [--cpus N.N] [--pids N] [--net none|nat] [--net-addr A.B.C.D/30]\n"
+	"                        [--netns-fd N]\n"
 	"                        (builds the job-independent part, says 'pooled' on fd 3,\n"
 	"                        then reads the job's 'run' arguments from stdin)\n"
 	"       mags-runtime exec --control SOCKET [--timeout SEC] [--cwd DIR]\n"
@@ -165,6 +166,7 @@ enum opt {
 	OPT_SCRIPT_FILE, OPT_UPPER, OPT_LOWER, OPT_COPY_IN, OPT_KEEP_ALIVE,
 	OPT_CONTROL, OPT_STATE_FILE, OPT_NET, OPT_NET_ADDR, OPT_NET_ALLOW,
 	OPT_POOL,
+	OPT_NETNS_FD,
 };
 
 static const struct {
@@ -183,6 +185,7 @@ static const struct {
 	{ "script-file", OPT_SCRIPT_FILE },
 	{ "net", OPT_NET },         { "net-addr", OPT_NET_ADDR },
 	{ "net-allow", OPT_NET_ALLOW }, { "pool", OPT_POOL },
+	{ "netns-fd", OPT_NETNS_FD },
 };
 
 static int set_option(struct runtime_config *cfg, enum opt opt, const char *name,
@@ -319,6 +322,7 @@ static int set_option(struct runtime_config *cfg, enum opt opt, const char *name
 		{ OPT_MEMORY, 16, 1u << 22 },
 		{ OPT_PIDS, 2, 4u << 20 },
 		{ OPT_LOG_LIMIT, 1024, 1ull << 40 },
+		{ OPT_NETNS_FD, 3, 1u << 20 },
 	};
 	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
 		if (ranges[i].opt != opt)
@@ -334,6 +338,7 @@ static int set_option(struct runtime_config *cfg, enum opt opt, const char *name
 		case OPT_MEMORY: cfg->memory_mb = (uint32_t)v; break;
 		case OPT_PIDS: cfg->pids = (uint32_t)v; break;
 		case OPT_LOG_LIMIT: cfg->log_limit = v; break;
+		case OPT_NETNS_FD: cfg->netns_fd = (int)v; break;
 		default: break;
 		}
 		return 0;
@@ -354,6 +359,7 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 	cfg->pids = RUNTIME_DEFAULT_PIDS;
 	cfg->log_limit = RUNTIME_DEFAULT_LOG_LIMIT;
 	cfg->hostname = RUNTIME_DEFAULT_HOSTNAME;
+	cfg->netns_fd = -1;
 
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 			  !strcmp(argv[1], "help")))
@@ -417,6 +423,10 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 				       "unknown option '--%s'", name);
 	}
 
+	if (cfg->netns_fd >= 0 && (cfg->net_mode != RUNTIME_NET_NAT || !cfg->has_net_addr))
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "--netns-fd needs --net nat and --net-addr (a kept namespace "
+			       "has the link of one address)");
 	if ((cfg->has_net_addr || cfg->n_net_allow) && cfg->net_mode != RUNTIME_NET_NAT)
 		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 			       "--%s needs --net nat", cfg->has_net_addr ? "net-addr" : "net-allow");
@@ -430,7 +440,8 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 		    cfg->state_file || cfg->upper || cfg->n_lower || cfg->n_copyin || cfg->n_env)
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "--pool takes only --id, --uid-base, --memory-mb, --cpus, "
-				       "--pids, --net and --net-addr: the job comes on stdin");
+				       "--pids, --net, --net-addr and --netns-fd: the job comes "
+				       "on stdin");
 		return 0;
 	}
 	if (!cfg->id || !cfg->rootfs || !cfg->log_path || !cfg->run_dir)

@@ -77,6 +77,9 @@ struct runtime_config {
 	struct netcfg_cidr net_addr;
 	struct netcfg_cidr net_allow[NETCFG_ALLOW_MAX];
 	unsigned n_net_allow;
+	/* --netns-fd N: an inherited fd of a network namespace magsd kept
+	 * from an earlier sandbox of the same link (net.h); -1 = make one. */
+	int netns_fd;
 	/* --pool: a warm-pool member (sandbox.c): build the job-independent
 	 * part, then read the job on stdin. */
 	int pool;

@@ -322,7 +322,7 @@ static int mount_dev(const char *root, struct mags_err *err)
 	return 0;
 }
 
-int mounts_system(const char *root, struct mags_err *err)
+int mounts_system(const char *root, int sysfs_fd, struct mags_err *err)
 {
 	const unsigned long fl = MS_NOSUID | MS_NODEV | MS_NOEXEC;
 	int r;
@@ -339,10 +339,19 @@ int mounts_system(const char *root, struct mags_err *err)
 	 * processes. */
 	if ((r = do_mount(root, "proc", "proc", "proc", fl, NULL, err)) < 0)
 		return r;
-	/* A sysfs of the sandbox's network namespace. Where the host's own
-	 * /sys is partly hidden (nested containers) the kernel refuses a
+	/* A sysfs of the sandbox's network namespace: the supervisor's,
+	 * mounted in that namespace (sysfs_fd), or our own. Where the host's
+	 * own /sys is partly hidden (nested containers) the kernel refuses a
 	 * fresh one: an empty read-only /sys is better than no sandbox. */
-	if ((r = do_mount(root, "sys", "sysfs", "sysfs", fl | MS_RDONLY, NULL, err)) < 0) {
+	if (sysfs_fd >= 0) {
+		char at[PATH_MAX];
+		snprintf(at, sizeof(at), "%s/sys", root);
+		r = (int)syscall(SYS_move_mount, sysfs_fd, "", AT_FDCWD, at,
+				 MOVE_MOUNT_F_EMPTY_PATH);
+		close(sysfs_fd);
+		if (r < 0)
+			return err_sys(err, errno, "attach sysfs on '%s'", at);
+	} else if ((r = do_mount(root, "sys", "sysfs", "sysfs", fl | MS_RDONLY, NULL, err)) < 0) {
 		if (r != -EPERM)
 			return r;
 		if ((r = do_mount(root, "sys", "mags", "tmpfs", fl | MS_RDONLY,

@@ -52,8 +52,9 @@ int mounts_scratch(const char *run_dir, unsigned size_mb, struct mags_err *err);
 int mounts_rootfs(struct mounts_layers *l, struct mags_err *err);
 
 /* /proc, /dev, /sys, /tmp, /root, /uploads inside root (a path on the
- * host side, before pivot_root), with masks and read-only paths. */
-int mounts_system(const char *root, struct mags_err *err);
+ * host side, before pivot_root), with masks and read-only paths. /sys is
+ * sysfs_fd (a detached mount, closed here) when >= 0. */
+int mounts_system(const char *root, int sysfs_fd, struct mags_err *err);
 
 /* pivot_root into root and detach the old root. cwd becomes "/". */
 int mounts_pivot(const char *root, struct mags_err *err);

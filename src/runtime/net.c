@@ -22,7 +22,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <linux/nsfs.h>
 
 #include "common/util.h"
 #include "runtime/netfw.h"
@@ -46,14 +50,122 @@ int net_loopback_up(struct mags_err *err)
 	return 0;
 }
 
-int net_allow_ping(struct mags_err *err)
+/* In a new namespace, as host root: net sysctls act on the writer's
+ * namespace and read the values in the writer's user namespace. Every
+ * group may ping (only the sandbox's processes live here), every user
+ * may bind any port (a sandbox's root has no CAP_NET_BIND_SERVICE over
+ * a namespace the host owns). */
+static int ns_settings(struct mags_err *err)
 {
-	/* Only ids mapped in the sandbox's user namespace are accepted. */
-	int r = write_file("/proc/sys/net/ipv4/ping_group_range", "0 65535");
-
-	if (r < 0)
-		return err_sys(err, -r, "write 'net.ipv4.ping_group_range'");
+	static const struct { const char *path, *value; } set[] = {
+		{ "/proc/sys/net/ipv4/ping_group_range", "0 2147483647" },
+		{ "/proc/sys/net/ipv4/ip_unprivileged_port_start", "0" },
+	};
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++) {
+		int r = write_file(set[i].path, set[i].value);
+		if (r < 0)
+			return err_sys(err, -r, "write '%s'", set[i].path);
+	}
 	return 0;
+}
+
+/* A network namespace owned by the host's user namespace? */
+static int ns_check(int fd, struct mags_err *err)
+{
+	struct stat a, b;
+	int owner;
+
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET)
+		return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+			       "--netns-fd: not a network namespace");
+	owner = ioctl(fd, NS_GET_USERNS);
+	if (owner < 0)
+		return err_sys(err, errno, "--netns-fd: its user namespace");
+	if (fstat(owner, &a) < 0 || stat("/proc/self/ns/user", &b) < 0) {
+		close(owner);
+		return err_sys(err, errno, "--netns-fd: stat");
+	}
+	close(owner);
+	if (a.st_ino != b.st_ino || a.st_dev != b.st_dev)
+		return err_set(err, MAGS_E_BAD_REQUEST, EPERM,
+			       "--netns-fd: not owned by the host's user namespace");
+	return 0;
+}
+
+int net_ns_open(const struct runtime_config *cfg, int *fresh, struct mags_err *err)
+{
+	_cleanup_close_ int host = -1;
+	int ns, r;
+
+	*fresh = 0;
+	if (cfg->netns_fd >= 0) {
+		if (ns_check(cfg->netns_fd, err) < 0)
+			return -1;
+		(void)fcntl(cfg->netns_fd, F_SETFD, FD_CLOEXEC);
+		return cfg->netns_fd;
+	}
+	host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (host < 0)
+		return err_sys(err, errno, "open '/proc/self/ns/net'");
+	if (unshare(CLONE_NEWNET) < 0)
+		return err_sys(err, errno, "unshare");
+	r = net_loopback_up(err);
+	if (r == 0)
+		r = ns_settings(err);
+	ns = r == 0 ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+	if (r == 0 && ns < 0)
+		err_sys(err, errno, "open '/proc/self/ns/net'");
+	if (setns(host, CLONE_NEWNET) < 0)
+		abort(); /* we would configure the host as if it were the sandbox */
+	if (ns >= 0)
+		*fresh = 1;
+	return ns;
+}
+
+long net_ns_call(int netns, int host_ns, long (*fn)(void *), void *arg)
+{
+	long r;
+	int e;
+
+	if (setns(netns, CLONE_NEWNET) < 0)
+		return -1;
+	r = fn(arg);
+	e = errno;
+	if (setns(host_ns, CLONE_NEWNET) < 0)
+		abort();
+	errno = e;
+	return r;
+}
+
+static long sysfs_mount(void *arg)
+{
+	int fs, m;
+
+	(void)arg;
+	fs = (int)syscall(SYS_fsopen, "sysfs", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -errno;
+	if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		int e = errno;
+		close(fs);
+		return -e;
+	}
+	m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+			 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+			 MOUNT_ATTR_NOEXEC);
+	if (m < 0)
+		m = -errno;
+	close(fs);
+	return m;
+}
+
+int net_sysfs_fd(int netns, int host_ns)
+{
+	long r = net_ns_call(netns, host_ns, sysfs_mount, NULL);
+
+	if (r == -1 && errno)
+		return -errno;
+	return (int)r;
 }
 
 /* The rtnetlink socket and eth0's index, inside the namespace of ns. */
@@ -117,11 +229,11 @@ int net_policy_add(const struct runtime_config *cfg, struct net_link *n,
 	return 0;
 }
 
-int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
+int net_attach(const struct runtime_config *cfg, int ns, int fresh, struct net_link *n,
 	       struct mags_err *err)
 {
 	char path[64], a[16];
-	_cleanup_close_ int ns = -1, in = -1;
+	_cleanup_close_ int in = -1;
 	int eth0 = 0, r;
 
 	n->rtnl = -1;
@@ -143,10 +255,17 @@ int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
 	if (r < 0)
 		return -1;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	ns = open(path, O_RDONLY | O_CLOEXEC);
-	if (ns < 0)
-		return err_sys(err, errno, "open '%s'", path);
+	/* A kept namespace has its link, addressed, routed and up: only the
+	 * job's allow list is new. (Were its host end gone, the pair died
+	 * with it: build it again below.) */
+	if (!fresh && (n->ifindex = (int)if_nametoindex(n->link.ifname)) > 0) {
+		if (net_policy_add(cfg, n, err) < 0) {
+			n->ifindex = 0;
+			return -1;
+		}
+		return 0;
+	}
+	n->ifindex = 0;
 	n->rtnl = netlink_open();
 	if (n->rtnl < 0)
 		return err_sys(err, -n->rtnl, "netlink socket");

@@ -1,8 +1,12 @@
 /*
  * net.h - the sandbox's network.
  *
- * Every sandbox has its own network namespace with `lo` up (the sandbox
- * does that itself, net_loopback_up). With --net nat the supervisor also
+ * Every sandbox has a network namespace of its own with `lo` up. The
+ * supervisor makes it (net_ns_open), owned by the host's user namespace:
+ * nothing in the sandbox can reconfigure it, so after the sandbox is gone
+ * magsd may keep it, link and all, and hand it to a later sandbox of the
+ * same link (--netns-fd): network namespaces are slow to make and slower
+ * to destroy (the kernel's cleanup_net), and reuse skips both. With --net nat the supervisor also
  * gives it a link to the host (net_attach): a veth pair, host end
  * "mg<i>" with the pool's .1 address, sandbox end "eth0" with .2 and a
  * default route via .1 (addressing in common/netcfg.h); the host's
@@ -21,11 +25,29 @@
 /* Bring `lo` up in the calling process's network namespace. */
 int net_loopback_up(struct mags_err *err);
 
-/* Let every group of the sandbox open ICMP echo sockets (ping without
- * CAP_NET_RAW): net.ipv4.ping_group_range of the namespace, written
- * through the host's /proc before pivot_root (net sysctls act on the
- * writer's network namespace). */
-int net_allow_ping(struct mags_err *err);
+/*
+ * The sandbox's network namespace, as an fd (O_CLOEXEC). With
+ * cfg->netns_fd (a kept one from magsd) that fd, checked: a network
+ * namespace owned by the host's user namespace. Otherwise a new one,
+ * made by unshare in the calling (host root) process and left again at
+ * once, with lo up, ping allowed to every group (ping_group_range) and
+ * ports below 1024 open to the sandbox's users (ip_unprivileged_port_start:
+ * the sandbox's root holds no capability over a namespace the host owns);
+ * *fresh says which. -1 with err set on failure.
+ */
+int net_ns_open(const struct runtime_config *cfg, int *fresh, struct mags_err *err);
+
+/* Run clone-like fn with the calling thread inside netns (and back in the
+ * host's namespace, host_ns, afterwards: abort if that fails, since we
+ * would then configure the host as if it were the sandbox). Returns fn's
+ * result; -1 with errno if entering fails. */
+long net_ns_call(int netns, int host_ns, long (*fn)(void *), void *arg);
+
+/* A detached, read-only sysfs mount of netns (for the sandbox's /sys: a
+ * sysfs shows the network namespace of whoever mounts it, and the
+ * sandbox itself may not mount one of a namespace the host owns). fd or
+ * -errno. */
+int net_sysfs_fd(int netns, int host_ns);
 
 /* What the supervisor made, to undo at teardown. */
 struct net_link {
@@ -36,11 +58,13 @@ struct net_link {
 };
 
 /* Supervisor, host root, before the sandbox's script can run: cfg's
- * --net nat link into the network namespace of pid (the sandbox's pid
- * 1), its firewall policy, and (once per host) the firewall itself.
+ * --net nat link into the network namespace netns (a kept namespace,
+ * !fresh, has its link already: only the policy is added, unless its
+ * host end is gone), its firewall policy, and (once per host) the
+ * firewall itself.
  * n must be zeroed by the caller first. 0, or -errno with err (what was
  * made is then already undone). */
-int net_attach(const struct runtime_config *cfg, pid_t pid, struct net_link *n,
+int net_attach(const struct runtime_config *cfg, int netns, int fresh, struct net_link *n,
 	       struct mags_err *err);
 
 /* The job's allow list (--net-allow) on an attached link: net_attach

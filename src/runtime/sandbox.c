@@ -119,6 +119,7 @@ struct handover {
 	char *file_path[RUNTIME_COPYIN_MAX + 1];
 	unsigned n_file;
 	int spec, log, control;                /* warm-pool member: the job */
+	int sysfs;                             /* the supervisor's sysfs mount */
 };
 
 /* Receive layers and files until GO. 1 on GO, 0 if the supervisor gave
@@ -126,7 +127,7 @@ struct handover {
 static int receive_handover(int sock, struct handover *h)
 {
 	h->layers.image = h->layers.upper = -1;
-	h->spec = h->log = h->control = -1;
+	h->spec = h->log = h->control = h->sysfs = -1;
 	for (;;) {
 		char kind = 0, msg[CHANNEL_MSG_MAX + 1];
 		int fd, r = channel_recv(sock, &kind, msg, sizeof(msg), &fd);
@@ -146,6 +147,10 @@ static int receive_handover(int sock, struct handover *h)
 			}
 			if (!strcmp(msg, "lower") && h->layers.n_lower < RUNTIME_LOWER_MAX) {
 				h->layers.lower[h->layers.n_lower++] = fd;
+				continue;
+			}
+			if (!strcmp(msg, "sys") && h->sysfs < 0) {
+				h->sysfs = fd;
 				continue;
 			}
 			break;
@@ -233,14 +238,13 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	}
 
 	/* A4. Job-independent: make our copy of the host's mounts private
-	 * (nothing below propagates back) and give the empty network
-	 * namespace a loopback. A pool member has no mount namespace of its
-	 * own yet (see clone_sandbox): it copies the host's mounts when it
-	 * is taken. */
+	 * (nothing below propagates back). A pool member has no mount
+	 * namespace of its own yet (see clone_sandbox): it copies the host's
+	 * mounts when it is taken. The network namespace is the
+	 * supervisor's, ready (net_ns_open). */
 	if (!cfg->pool)
 		STEP(mounts_make_private(&err), "mounts");
-	STEP(net_loopback_up(&err), "network");
-	trace('P', "A4 private mounts, lo up");
+	trace('P', "A4 private mounts");
 
 	/* Wait for the supervisor: maps written, cgroup joined, layers
 	 * and files. */
@@ -310,15 +314,13 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 		child_fail(sock, &err);
 	}
 	close(scratch);
-	/* Not essential (ping), so not fatal. */
-	net_allow_ping(NULL);
 
 	/* B4. The root filesystem and the kernel interfaces, then drop
 	 * the host's tree. */
 	trace('P', "B3 scratch, root");
 	STEP(mounts_rootfs(&h.layers, &err), "rootfs");
 	trace('P', "B4 overlay");
-	STEP(mounts_system("root", &err), "mounts");
+	STEP(mounts_system("root", h.sysfs, &err), "mounts");
 	trace('P', "B4 proc dev sys");
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		err_sys(&err, errno, "sethostname '%s'", cfg->hostname);
@@ -373,6 +375,9 @@ struct supervisor {
 	int made_control;
 	pid_t pid;          /* the sandbox's pid 1, host pid */
 	struct net_link net; /* --net nat: the veth and its firewall entry */
+	int netns;          /* the sandbox's network namespace (net_ns_open) */
+	int netns_fresh;    /* made here (not a kept one from magsd) */
+	int host_ns;        /* ours, the host's: to come back from netns */
 	struct logwriter lw; /* system records into the job log */
 	int have_usage;     /* cpu_us, mem_peak read at teardown */
 	uint64_t cpu_us, mem_peak;
@@ -386,9 +391,10 @@ static pid_t clone_sandbox(int pool)
 	/* Raw clone without a new stack behaves like fork, but the child
 	 * starts in the new namespaces (it is pid 1 of the new pid
 	 * namespace right away, no second fork needed). A pool member
-	 * gets its mount namespace only when it is taken (sandbox_child). */
+	 * gets its mount namespace only when it is taken (sandbox_child).
+	 * The network namespace is the one the caller is in (net_ns_call). */
 	const unsigned long flags = CLONE_NEWUSER | (pool ? 0 : CLONE_NEWNS) | CLONE_NEWPID |
-				    CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+				    CLONE_NEWUTS | CLONE_NEWIPC;
 	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
 }
 
@@ -411,7 +417,8 @@ static void kill_and_reap(struct supervisor *s)
 static void teardown_start(struct supervisor *s)
 {
 	kill_and_reap(s);
-	net_detach_ex(&s->net, !s->reaped);
+	/* A kept namespace keeps its link for the next sandbox. */
+	net_detach_ex(&s->net, !s->reaped && s->netns_fresh);
 	trace('S', "C3 reaped, link let go");
 	if (s->have_cg && !s->have_usage) {
 		/* The numbers live in the directories: read them first. */
@@ -443,6 +450,10 @@ static void teardown_rest(struct supervisor *s)
 		close(s->sock);
 	if (s->log_fd >= 0)
 		close(s->log_fd);
+	if (s->netns >= 0)
+		close(s->netns);
+	if (s->host_ns >= 0)
+		close(s->host_ns);
 }
 
 static void teardown(struct supervisor *s)
@@ -687,6 +698,12 @@ static int send_handover(struct supervisor *s, struct mags_err *err)
 		if (send_one(s, CHANNEL_FILE, cfg->copyin[i].path, fd, err) < 0)
 			return -1;
 	}
+	/* The sandbox's /sys: a sysfs of its network namespace, which only
+	 * we may mount (the host owns it). Where the kernel refuses (a host
+	 * whose own /sys is partly hidden) P falls back to an empty one. */
+	fd = net_sysfs_fd(s->netns, s->host_ns);
+	if (fd >= 0 && send_one(s, CHANNEL_LAYER, "sys", fd, err) < 0)
+		return -1;
 	fd = mounts_idmapped_tree(cfg->rootfs, s->pid, 0, err);
 	if (fd < 0)
 		return err_wrap(err, "rootfs"), -1;
@@ -907,7 +924,8 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	struct runtime_config job = *cfg_in;
 	const struct runtime_config *cfg = &job;
 	struct supervisor s = { .cfg = &job, .log_fd = -1, .sfd = -1, .sock = -1,
-				 .control_fd = -1, .net = { .rtnl = -1 }, .final_code = -1 };
+				 .control_fd = -1, .net = { .rtnl = -1 }, .final_code = -1,
+				 .netns = -1, .host_ns = -1 };
 	struct mags_err err = { 0 };
 	struct cgroup_limits lim;
 	sigset_t mask;
@@ -954,21 +972,44 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	(void)seccomp_prepare();
 	trace('S', "seccomp compiled");
 
-	/* A3. */
+	/* A3. The network namespace first (made here, or a kept one), then
+	 * P cloned inside it. */
+	s.host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (s.host_ns < 0) {
+		err_sys(&err, errno, "open '/proc/self/ns/net'");
+		err_wrap(&err, "network");
+		return fail(&s, &err);
+	}
+	s.netns = net_ns_open(cfg, &s.netns_fresh, &err);
+	if (s.netns < 0) {
+		err_wrap(&err, "network");
+		return fail(&s, &err);
+	}
+	trace('S', "A3 network namespace");
 	if ((r = channel_pair(sv)) < 0) {
 		err_sys(&err, -r, "socketpair");
 		return fail(&s, &err);
 	}
+	if (setns(s.netns, CLONE_NEWNET) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		err_sys(&err, errno, "setns");
+		err_wrap(&err, "network");
+		return fail(&s, &err);
+	}
 	s.pid = clone_sandbox(cfg->pool);
+	if (s.pid == 0)
+		sandbox_child(cfg, sv[1], s.log_fd, s.control_fd);
+	r = errno;
+	if (setns(s.host_ns, CLONE_NEWNET) < 0)
+		abort(); /* we would configure the host as if it were the sandbox */
 	if (s.pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		err_sys(&err, errno, "clone");
+		err_sys(&err, r, "clone");
 		err_wrap(&err, "namespaces");
 		return fail(&s, &err);
 	}
-	if (s.pid == 0)
-		sandbox_child(cfg, sv[1], s.log_fd, s.control_fd);
 	close(sv[1]);
 	s.sock = sv[0];
 	if (s.control_fd >= 0) {
@@ -990,9 +1031,18 @@ int sandbox_run(const struct runtime_config *cfg_in)
 
 	trace('S', "A6 cgroup membership");
 	/* A7. The link exists, addressed and routed, before P is told GO. */
-	if (net_attach(cfg, s.pid, &s.net, &err) < 0) {
+	if (net_attach(cfg, s.netns, s.netns_fresh, &s.net, &err) < 0) {
 		err_wrap(&err, "network");
 		return fail(&s, &err);
+	}
+	/* A new namespace with a link: magsd may keep it for the link's next
+	 * sandbox. It opens it through our fd (we are its child, so the pid
+	 * cannot be another process's) and checks it is this one. */
+	if (s.netns_fresh && cfg->net_mode == RUNTIME_NET_NAT) {
+		struct stat st;
+		if (fstat(s.netns, &st) == 0)
+			status_send("netns %d %llu %llu", s.netns, (unsigned long long)st.st_dev,
+				    (unsigned long long)st.st_ino);
 	}
 
 	trace('S', "A7 network");
@@ -1002,8 +1052,10 @@ int sandbox_run(const struct runtime_config *cfg_in)
 		if (r < 0)
 			return fail(&s, &err);
 		if (r == 0) {
-			/* Unused: nothing to report, nothing may stay. */
-			net_detach(&s.net);
+			/* Unused: nothing to report, nothing may stay (the
+			 * link goes with the namespace, unless magsd keeps
+			 * that for the next sandbox of the link). */
+			net_detach_ex(&s.net, 0);
 			teardown(&s);
 			return 0;
 		}

@@ -29,12 +29,16 @@ def have_tools():
 
 
 @pytest.fixture(scope="module")
-def nat_srv(srv):
+def nat_srv(session_dir, image_cache):
+    """A server that keeps no network namespace for reuse (netns_keep 0),
+    so each job's link lives and dies with it (reuse: test_netns_reuse.py)."""
     need(os.geteuid() == 0, "needs root")
     need(have_tools(), "ip or nft not installed (scripts/install-deps.sh)")
+    srv = make_server(session_dir, image_cache, "jobnet", conf={"netns_keep": 0})
     need("sandbox network: nat" in srv.log_path.read_text(errors="replace"),
          "magsd could not set up the sandbox network here:\n" + srv.log_tail(20))
-    return srv
+    yield srv
+    srv.stop()
 
 
 def link_of(out):

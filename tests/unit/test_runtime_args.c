@@ -10,6 +10,34 @@
 
 #define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+/* --netns-fd: a kept namespace, only with the link it was kept for. */
+static void netns_fd_needs_its_link(void **state)
+{
+	char *ok[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+		       "--run-dir", "/r", "--net", "nat", "--net-addr", "10.200.0.4/30",
+		       "--netns-fd", "4", "--", "true" };
+	char *no_addr[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+			    "--run-dir", "/r", "--net", "nat", "--netns-fd", "4", "--", "true" };
+	char *low[] = { "mags-runtime", "run", "--id", "j", "--rootfs", "/i", "--log", "/l",
+			"--run-dir", "/r", "--net", "nat", "--net-addr", "10.200.0.4/30",
+			"--netns-fd", "2", "--", "true" };
+	char *pool[] = { "mags-runtime", "run", "--pool", "--id", "p", "--net", "nat",
+			 "--net-addr", "10.200.0.4/30", "--netns-fd", "4" };
+	struct runtime_config c;
+	struct mags_err err = { 0 };
+
+	(void)state;
+	assert_int_equal(args_parse(ARGC(ok), ok, &c, &err), 0);
+	assert_int_equal(c.netns_fd, 4);
+	assert_int_equal(args_parse(ARGC(pool), pool, &c, &err), 0);
+	assert_int_equal(c.netns_fd, 4);
+	assert_true(args_parse(ARGC(no_addr), no_addr, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "--netns-fd"));
+	err.msg[0] = '\0';
+	assert_true(args_parse(ARGC(low), low, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "netns-fd"));
+}
+
 static void minimal_run_gets_the_defaults(void **state)
 {
 	char *argv[] = { "mags-runtime", "run", "--id", "job1", "--rootfs", "/img",
@@ -31,6 +59,7 @@ static void minimal_run_gets_the_defaults(void **state)
 	assert_true(c.log_limit == 16ull * 1024 * 1024);
 	assert_string_equal(c.hostname, "mags-vm");
 	assert_int_equal(c.n_env, 0);
+	assert_int_equal(c.netns_fd, -1);
 }
 
 static void every_option_in_both_spellings(void **state)
@@ -305,6 +334,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(minimal_run_gets_the_defaults),
+		cmocka_unit_test(netns_fd_needs_its_link),
 		cmocka_unit_test(every_option_in_both_spellings),
 		cmocka_unit_test(fractional_cpus),
 		cmocka_unit_test(a_script_file_instead_of_the_script),
