@@ -733,10 +733,16 @@ static int job_open(struct supervisor *s, struct mags_err *err)
 	int r;
 
 	/* The run dir exists on the host only as a mount point for the
-	 * sandbox's scratch tmpfs. */
-	if ((r = mkdir_p(cfg->run_dir, 0700)) < 0)
-		return err_sys(err, -r, "mkdir '%s'", cfg->run_dir), err_wrap(err, "run-dir"), -1;
-	s->made_run_dir = 1;
+	 * sandbox's scratch tmpfs. One we make we remove; one that was there
+	 * (magsd's per-slot dirs, reused by every sandbox of the slot) stays. */
+	if (mkdir(cfg->run_dir, 0700) == 0) {
+		s->made_run_dir = 1;
+	} else if (errno != EEXIST) {
+		if ((r = mkdir_p(cfg->run_dir, 0700)) < 0)
+			return err_sys(err, -r, "mkdir '%s'", cfg->run_dir),
+			       err_wrap(err, "run-dir"), -1;
+		s->made_run_dir = 1;
+	}
 
 	/* Cheap, and P must have it: init writes the log through it after
 	 * pivot_root, when the host path is out of reach. */
