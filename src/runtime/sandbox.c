@@ -789,8 +789,22 @@ static int p_spec_fd(const struct runtime_config *c)
 	}
 	a[n++] = "--"; a[n++] = c->script;
 	fd = memfd_create("job", MFD_CLOEXEC);
-	for (size_t i = 0; fd >= 0 && r >= 0 && i < n; i++)
-		r = write_full(fd, a[i], strlen(a[i]) + 1);
+	if (fd >= 0) {
+		/* one write, not one per argument */
+		size_t len = 0, off = 0;
+		char *buf;
+
+		for (size_t i = 0; i < n; i++)
+			len += strlen(a[i]) + 1;
+		buf = xmalloc(len);
+		for (size_t i = 0; i < n; i++) {
+			size_t k = strlen(a[i]) + 1;
+			memcpy(buf + off, a[i], k);
+			off += k;
+		}
+		r = write_full(fd, buf, len);
+		free(buf);
+	}
 	free(a);
 	if (fd >= 0 && r < 0) {
 		close(fd);
