@@ -137,12 +137,27 @@ void network_links_init(struct network_links *nl, int keep)
 	nl->next = NETWORK_LINK_FIRST + r % (NETWORK_LINK_END - NETWORK_LINK_FIRST);
 }
 
-int network_link_take(struct network_links *nl)
+/* The topmost spare user may have, or -1. */
+static int spare_for(const struct network_links *nl, const char *user)
+{
+	for (int k = nl->n_spare - 1; k >= 0; k--) {
+		const char *o = nl->owner[nl->spare[k]];
+		if (!user || !o || !strcmp(o, user))
+			return k;
+	}
+	return -1;
+}
+
+int network_link_take(struct network_links *nl, const char *user)
 {
 	const uint32_t n = NETWORK_LINK_END - NETWORK_LINK_FIRST;
+	int s = spare_for(nl, user);
 
-	if (nl->n_spare > 0) {
-		int i = nl->spare[--nl->n_spare];
+	if (s >= 0) {
+		int i = nl->spare[s];
+		memmove(&nl->spare[s], &nl->spare[s + 1],
+			(size_t)(nl->n_spare - s - 1) * sizeof(nl->spare[0]));
+		nl->n_spare--;
 		nl->used[i] = NETWORK_LINK_USED;
 		dns_link_open(i);
 		return i;
@@ -169,13 +184,17 @@ int network_link_take(struct network_links *nl)
 	return -EAGAIN;
 }
 
-void network_link_release(struct network_links *nl, int index)
+void network_link_release(struct network_links *nl, int index, const char *user)
 {
 	if (index < (int)NETWORK_LINK_FIRST || index >= (int)NETWORK_LINK_END ||
 	    nl->used[index] != NETWORK_LINK_USED)
 		return;
 	dns_link_close(index);
 	if (nl->netns[index] >= 0 && nl->n_spare < nl->keep) {
+		if (user && (!nl->owner[index] || strcmp(nl->owner[index], user))) {
+			free(nl->owner[index]);
+			nl->owner[index] = xstrdup(user);
+		}
 		nl->used[index] = NETWORK_LINK_SPARE;
 		nl->spare[nl->n_spare++] = index;
 		return;
@@ -183,7 +202,16 @@ void network_link_release(struct network_links *nl, int index)
 	if (nl->netns[index] >= 0)
 		close(nl->netns[index]); /* the kernel removes it and its link */
 	nl->netns[index] = -1;
+	free(nl->owner[index]);
+	nl->owner[index] = NULL;
 	nl->used[index] = NETWORK_LINK_FREE;
+}
+
+const char *network_link_owner(const struct network_links *nl, int index)
+{
+	if (index < (int)NETWORK_LINK_FIRST || index >= (int)NETWORK_LINK_END)
+		return NULL;
+	return nl->owner[index];
 }
 
 int network_link_netns(const struct network_links *nl, int index)

@@ -45,6 +45,13 @@ int network_setup(const char *runtime, struct mags_err *err);
  * `keep` namespaces wait unused ("spare" links); taking a link prefers a
  * spare one, most recently used first. magsd's exit closes them all and
  * the kernel removes them with their links.
+ *
+ * A namespace is only ever lent again to the same tenant (user) whose
+ * sandbox used it last, or to anyone if no tenant's sandbox ran in it
+ * yet: what a sandbox leaves in a network namespace that outlives it is
+ * little (its processes and sockets die with it) but not nothing (the
+ * interface and protocol counters in /proc/net, TIME_WAIT sockets for a
+ * minute), and none of it may reach another tenant.
  */
 #define NETWORK_LINK_FREE 0
 #define NETWORK_LINK_USED 1
@@ -55,6 +62,7 @@ struct network_links {
 	int netns[NETWORK_LINK_END];            /* kept namespace fd, -1 = none */
 	int spare[NETWORK_LINK_END];            /* stack of SPARE links */
 	int n_spare;
+	char *owner[NETWORK_LINK_END];          /* user its sandbox ran for, NULL = none */
 	int keep;             /* at most this many spare (0: no reuse) */
 	uint32_t next;        /* where the next search starts */
 };
@@ -62,13 +70,18 @@ struct network_links {
 /* Start the search at a random link; keep up to keep spare namespaces. */
 void network_links_init(struct network_links *nl, int keep);
 
-/* A free link: a spare one (its kept namespace: network_link_netns), or
- * one not held by one of our sandboxes and without an interface mg<i>
- * on the host. Its index, or -EAGAIN when every link is taken. */
-int network_link_take(struct network_links *nl);
-/* The link is free again; its namespace, if kept, waits as a spare (or
- * is let go beyond `keep`). */
-void network_link_release(struct network_links *nl, int index);
+/* A free link: a spare one of user's (or of no one's yet; user NULL: any
+ * spare, for a pool member whose job is not known: see
+ * network_link_owner), or one not held by one of our sandboxes and
+ * without an interface mg<i> on the host. Its index, or -EAGAIN when
+ * every link is taken. */
+int network_link_take(struct network_links *nl, const char *user);
+/* The link is free again, its sandbox having run for user (NULL: no job
+ * ran, the owner stays); its namespace, if kept, waits as a spare (or is
+ * let go beyond `keep`). */
+void network_link_release(struct network_links *nl, int index, const char *user);
+/* The user whose sandbox last ran in the link's kept namespace, or NULL. */
+const char *network_link_owner(const struct network_links *nl, int index);
 
 /* The kept namespace of a link (to pass to its runtime), or -1. */
 int network_link_netns(const struct network_links *nl, int index);

@@ -6,6 +6,7 @@
 #include "magsd/pool.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "common/banned.h"
 
@@ -43,12 +44,14 @@ static int active(const struct pool_member *m)
 	return m->spec_fd >= 0 && !m->failed;
 }
 
-struct pool_member *pool_take(struct pool *p, int nat, int64_t now)
+struct pool_member *pool_take(struct pool *p, int nat, const char *user, int64_t now)
 {
 	if (!pool_enabled(p))
 		return NULL;
 	for (struct pool_member **pp = &p->list, *m; (m = *pp); pp = &m->next) {
 		if (!m->ready || !active(m) || (m->link >= 0) != !!nat)
+			continue;
+		if (m->owner[0] && (!user || strcmp(m->owner, user)))
 			continue;
 		*pp = m->next;
 		m->next = NULL;

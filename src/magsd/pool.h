@@ -36,6 +36,9 @@ struct pool_member {
 	int slot;                    /* uid-base slot it holds */
 	int link;                    /* network link it holds, -1 = no network */
 	int ready;                   /* said "pooled": parked, may be taken */
+	char owner[32];              /* its kept network namespace last ran a
+	                              * sandbox of this user ("" = none): only
+	                              * that user's jobs may take it */
 	int failed;                  /* said "error ...": waiting to be reaped */
 	char line[128];              /* partial status line */
 	unsigned line_len;
@@ -59,7 +62,7 @@ void pool_add(struct pool *p, struct pool_member *m);
 
 /* Take a ready member whose network matches (link >= 0 iff nat) off the
  * list, counting a hit; NULL (a miss, the target grows) if none. */
-struct pool_member *pool_take(struct pool *p, int nat, int64_t now);
+struct pool_member *pool_take(struct pool *p, int nat, const char *user, int64_t now);
 
 /* Off the list by pid (it was reaped); NULL if not a member. */
 struct pool_member *pool_remove_pid(struct pool *p, pid_t pid);

@@ -98,6 +98,7 @@ struct sandbox {
 	 * disk is free for the next run. */
 	int early_end;
 	int finished;               /* finish() has run */
+	char user[32];              /* the job's user: its link's namespace is theirs after */
 };
 
 struct supervisor {
@@ -632,7 +633,7 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	}
 	want_net = sv->nat && !(job->network && !strcmp(job->network, "none"));
 	if (!sv->shutting)
-		m = pool_take(&sv->pool, want_net, time_mono_ms());
+		m = pool_take(&sv->pool, want_net, job->user_id, time_mono_ms());
 cold:
 	if (m) {
 		slot = m->slot;
@@ -643,7 +644,7 @@ cold:
 			return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free sandbox slot");
 		link = -1;
 		if (want_net) {
-			link = network_link_take(&sv->links);
+			link = network_link_take(&sv->links, job->user_id);
 			if (link < 0) {
 				sv->slots[slot] = 0;
 				return err_set(err, MAGS_E_TOO_MANY, EAGAIN, "no free network link");
@@ -788,6 +789,7 @@ cold:
 	sb->fd = rfd;
 	sb->slot = slot;
 	sb->link = link;
+	snprintf(sb->user, sizeof(sb->user), "%s", job->user_id);
 	sb->timeout_s = job->timeout;
 	sb->pidfd = -1;
 	sb->spawned_at = time_mono_ms();
@@ -822,7 +824,7 @@ fail_slot_early:
 	}
 	sv->slots[slot] = 0;
 	if (link >= 0)
-		network_link_release(&sv->links, link);
+		network_link_release(&sv->links, link, NULL);
 	return r;
 }
 
@@ -844,7 +846,7 @@ static int pool_spawn(struct supervisor *sv)
 	if (slot < 0)
 		return -1;
 	if (sv->nat) {
-		link = network_link_take(&sv->links);
+		link = network_link_take(&sv->links, NULL);
 		if (link < 0) {
 			sv->slots[slot] = 0;
 			return -1;
@@ -888,13 +890,15 @@ static int pool_spawn(struct supervisor *sv)
 	m->spec_fd = sp[0];
 	m->slot = slot;
 	m->link = link;
+	if (link >= 0 && network_link_owner(&sv->links, link))
+		snprintf(m->owner, sizeof(m->owner), "%s", network_link_owner(&sv->links, link));
 	m->watch = loop_add(sv->loop, rfd, EPOLLIN, pool_member_status, m);
 	pool_add(&sv->pool, m);
 	return 0;
 fail:
 	sv->slots[slot] = 0;
 	if (link >= 0)
-		network_link_release(&sv->links, link);
+		network_link_release(&sv->links, link, NULL);
 	return -1;
 }
 
@@ -1043,7 +1047,7 @@ static int pool_reaped(struct supervisor *sv, pid_t pid, int wstatus)
 		close(m->spec_fd);
 	sv->slots[m->slot] = 0;
 	if (m->link >= 0)
-		network_link_release(&sv->links, m->link);
+		network_link_release(&sv->links, m->link, NULL);
 	free(m);
 	return 1;
 }
@@ -1184,7 +1188,7 @@ static void ended(struct supervisor *sv, struct sandbox *sb, int wstatus)
 	if (sb->slot >= 0)
 		sv->slots[sb->slot] = 0;
 	if (sb->link >= 0)
-		network_link_release(&sv->links, sb->link);
+		network_link_release(&sv->links, sb->link, sb->user);
 	sv->live--;
 	changed(sv, sb->id);
 	if (sv->on_end)
@@ -1401,6 +1405,7 @@ int supervisor_adopt(struct supervisor *sv, const struct job *job, pid_t pid, in
 	sb->fd = -1;
 	sb->pidfd = pidfd;
 	sb->adopted = 1;
+	snprintf(sb->user, sizeof(sb->user), "%s", job->user_id);
 	sb->keep_alive = 1;
 	sb->link = -1;              /* its mg<i> exists: network_link_take skips it */
 	sb->timeout_s = job->timeout;

@@ -34,9 +34,25 @@ def keep_srv(session_dir, image_cache):
     s.stop()
 
 
-def who(srv, script="", **fields):
-    st, out, err, _ = srv.run(WHO + "\n" + script, **fields)
+def runtime_alive(job_id):
+    """Is the runtime of the job still there (a job without a workspace is
+    over for its client at its exit line; its runtime then still reaps and
+    cleans up, and only its exit frees the link)?"""
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if job_id.encode() in f.read():
+                        return True
+            except OSError:
+                pass
+    return False
+
+
+def who(srv, script="", token="alice", **fields):
+    st, out, err, _ = srv.run(WHO + "\n" + script, token=token, **fields)
     assert st["status"] == "completed", (st, out, err)
+    assert wait_until(lambda: not runtime_alive(st["request_id"]), 10)
     ns = NS.search(out)
     addr = ADDR.search(out)
     assert ns and addr, out
@@ -53,6 +69,35 @@ def test_the_next_job_of_a_link_gets_its_namespace(keep_srv):
     # the sandbox still has its own interfaces only
     _, _, _, out = who(keep_srv, "ls /sys/class/net")
     assert sorted(out.split("\n")[-3:-1]) == ["eth0", "lo"], out
+
+
+def test_a_namespace_is_never_lent_to_another_tenant(keep_srv):
+    ns_a, _, _, _ = who(keep_srv, token="alice")
+    # bob's job finds alice's namespace spare, on top, and must not get it
+    ns_b, _, _, _ = who(keep_srv, token="bob")
+    assert ns_b != ns_a
+    # ... while alice's next job does (bob's is now the newer spare)
+    ns_a2, _, _, _ = who(keep_srv, token="alice")
+    assert ns_a2 == ns_a
+    ns_b2, _, _, _ = who(keep_srv, token="bob")
+    assert ns_b2 == ns_b
+
+
+def test_a_pooled_sandbox_gets_no_other_tenant_s_namespace(session_dir, image_cache):
+    """With a warm pool, members are built before their job's user is
+    known: a member in a namespace alice's sandbox used serves alice only."""
+    need(os.geteuid() == 0, "needs root")
+    s = make_server(session_dir, image_cache, "netnspool",
+                    conf={"pool_min": 2, "pool_max": 2, "netns_keep": 8})
+    try:
+        seen = {"alice": set(), "bob": set()}
+        for _ in range(6):
+            for user in ("alice", "bob"):
+                ns, _, _, _ = who(s, token=user)
+                seen[user].add(ns)
+        assert not seen["alice"] & seen["bob"], seen
+    finally:
+        s.stop()
 
 
 def test_nothing_of_the_last_job_stays(keep_srv):

@@ -41,7 +41,7 @@ static void disabled_pool_takes_and_wants_nothing(void **state)
 	pool_init(&p, 0, 0, 0);
 	assert_false(pool_enabled(&p));
 	assert_int_equal(pool_wanted(&p, 0), 0);
-	assert_null(pool_take(&p, 1, 0));
+	assert_null(pool_take(&p, 1, "u", 0));
 	assert_int_equal(p.target, 0); /* a miss does not grow a disabled pool */
 	assert_null(pool_excess(&p, 1));
 }
@@ -68,19 +68,44 @@ static void only_ready_members_with_the_right_network_are_taken(void **state)
 	pool_add(&p, a);
 	pool_add(&p, b);
 	assert_int_equal(pool_wanted(&p, 0), 0);   /* being built counts */
-	assert_null(pool_take(&p, 1, 0));          /* none ready: a miss */
+	assert_null(pool_take(&p, 1, "u", 0));          /* none ready: a miss */
 	assert_int_equal(p.target, 3);
 	a->ready = b->ready = 1;
-	got = pool_take(&p, 1, 0);                 /* nat job: the one with a link */
+	got = pool_take(&p, 1, "u", 0);                 /* nat job: the one with a link */
 	assert_ptr_equal(got, a);
 	assert_null(got->next);
 	assert_int_equal(pool_count(&p), 1);
-	assert_null(pool_take(&p, 1, 0));          /* b has no network */
-	got = pool_take(&p, 0, 0);
+	assert_null(pool_take(&p, 1, "u", 0));          /* b has no network */
+	got = pool_take(&p, 0, "u", 0);
 	assert_ptr_equal(got, b);
 	assert_int_equal(pool_count(&p), 0);
 	assert_int_equal(p.hits, 2);
 	assert_int_equal(p.misses, 2);
+	free(a);
+	free(b);
+}
+
+/* A member whose kept network namespace ran another user's sandbox is
+ * not that user's to take. */
+static void a_member_with_a_tenant_s_namespace_serves_that_tenant_only(void **state)
+{
+	struct pool p;
+	struct pool_member *a = member(1, 7), *b = member(2, 8), *got;
+
+	pool_init(&p, 2, 4, 0);
+	pool_add(&p, a);
+	pool_add(&p, b);
+	a->ready = b->ready = 1;
+	strcpy(a->owner, "alice");
+	strcpy(b->owner, "bob");
+	assert_null(pool_take(&p, 1, "carol", 0));
+	got = pool_take(&p, 1, "bob", 0);
+	assert_ptr_equal(got, b);
+	b->owner[0] = '\0';                         /* no tenant ran in it yet */
+	pool_add(&p, b);
+	got = pool_take(&p, 1, "carol", 0);
+	assert_ptr_equal(got, b);
+	assert_ptr_equal(pool_take(&p, 1, "alice", 0), a);
 	free(a);
 	free(b);
 }
@@ -96,7 +121,7 @@ static void failed_and_retired_members_are_never_taken(void **state)
 	a->ready = b->ready = 1;
 	a->failed = 1;
 	b->spec_fd = -1;                           /* retired */
-	assert_null(pool_take(&p, 1, 0));
+	assert_null(pool_take(&p, 1, "u", 0));
 	/* neither counts toward the target: two more wanted */
 	assert_int_equal(pool_wanted(&p, 0), 2);
 	/* but both stay listed until reaped */
@@ -114,7 +139,7 @@ static void target_grows_on_misses_and_shrinks_when_idle(void **state)
 
 	pool_init(&p, 1, 3, 0);
 	for (int i = 0; i < 5; i++)
-		assert_null(pool_take(&p, 0, 1000));
+		assert_null(pool_take(&p, 0, "u", 1000));
 	assert_int_equal(p.target, 3);             /* capped at max */
 	assert_int_equal(pool_wanted(&p, 1000 + POOL_SHRINK_MS - 1), 3);
 	assert_int_equal(pool_wanted(&p, 1000 + POOL_SHRINK_MS), 2);
@@ -194,6 +219,7 @@ int main(void)
 		cmocka_unit_test(disabled_pool_takes_and_wants_nothing),
 		cmocka_unit_test(settings_are_clamped),
 		cmocka_unit_test(only_ready_members_with_the_right_network_are_taken),
+		cmocka_unit_test(a_member_with_a_tenant_s_namespace_serves_that_tenant_only),
 		cmocka_unit_test(failed_and_retired_members_are_never_taken),
 		cmocka_unit_test(target_grows_on_misses_and_shrinks_when_idle),
 		cmocka_unit_test(excess_members_are_let_go_unready_first),
