@@ -17,7 +17,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "common/util.h"
 #include "common/banned.h"
 
 static const int kept[] = {
@@ -33,15 +32,6 @@ bool caps_kept(int cap)
 		if (kept[i] == cap)
 			return true;
 	return false;
-}
-
-static int last_cap(void)
-{
-	_cleanup_free_ char *s = NULL;
-
-	if (read_file("/proc/sys/kernel/cap_last_cap", 32, &s) > 0)
-		return atoi(s);
-	return CAP_LAST_CAP;
 }
 
 /* Permitted, effective and inheritable all become the kept set. */
@@ -66,14 +56,19 @@ static int set_kept(void)
 
 int caps_drop(struct mags_err *err)
 {
-	int last = last_cap();
 	int r;
 
-	for (int cap = 0; cap <= last; cap++) {
+	/* Every capability the kernel knows, a kernel newer than these
+	 * headers too: it answers EINVAL past its last one (what
+	 * /proc/sys/kernel/cap_last_cap says, without reading it). */
+	for (int cap = 0; cap < 32 * _LINUX_CAPABILITY_U32S_3; cap++) {
 		if (caps_kept(cap))
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
 			return err_sys(err, errno, "drop capability %d from the bounding set", cap);
+		}
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return err_sys(err, errno, "clear ambient capabilities");
