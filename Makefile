@@ -22,7 +22,7 @@ endif
 B := build
 
 COMMON_SRC  := $(wildcard src/common/*.c)
-RUNTIME_SRC := $(filter-out src/runtime/main.c,$(wildcard src/runtime/*.c))
+RUNTIME_SRC := $(filter-out src/runtime/main.c src/runtime/seccomp_gen.c,$(wildcard src/runtime/*.c))
 MAGSD_SRC   := $(filter-out src/magsd/main.c,$(wildcard src/magsd/*.c))
 LIBMAGS_SRC := $(wildcard src/libmags/*.c)
 CLI_SRC     := $(filter-out src/mags/main.c,$(wildcard src/mags/*.c))
@@ -35,7 +35,7 @@ LIB_MAGSD   := $(B)/lib/libmagsd.a
 LIB_MAGS    := $(B)/lib/libmags.a
 LIB_CLI     := $(B)/lib/libmagscli.a
 
-LIBS_RUNTIME := -lseccomp -lcap -ljansson
+LIBS_RUNTIME := -ljansson
 LIBS_MAGSD   := -lmicrohttpd -lsqlite3 -ljansson -lcrypto -lcurl -lzstd -lssh -lhttp_parser
 LIBS_MAGS    := -lhttp_parser -ljansson -ldl
 
@@ -69,6 +69,22 @@ $(LIB_CLI):     $(call obj,$(CLI_SRC))
 # openapi.c embeds this file with .incbin, which -MMD does not record
 $(B)/obj/magsd/openapi.o: src/magsd/openapi.json
 
+# The sandbox's seccomp filter is compiled to BPF here, once, by a tool
+# linked with libseccomp (src/runtime/seccomp_policy.h); seccomp.c includes
+# the program and the runtime only loads it. test_runtime_seccomp compiles
+# the policy again and compares.
+SECCOMP_GEN := $(B)/tools/seccomp-gen
+SECCOMP_BPF := $(B)/gen/seccomp_bpf.h
+$(SECCOMP_GEN): $(B)/obj/runtime/seccomp_gen.o $(B)/obj/runtime/seccomp_policy.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lseccomp
+$(SECCOMP_BPF): $(SECCOMP_GEN)
+	@mkdir -p $(dir $@)
+	$(SECCOMP_GEN) > $@.tmp
+	mv $@.tmp $@
+$(B)/obj/runtime/seccomp.o: $(SECCOMP_BPF)
+$(B)/obj/runtime/seccomp.o: CFLAGS += -I$(B)/gen
+
 $(B)/lib/%.a:
 	@mkdir -p $(dir $@)
 	rm -f $@
@@ -77,7 +93,9 @@ $(B)/lib/%.a:
 # The runtime is linked statically: it is exec'd for every sandbox (and
 # every warm-pool member), and on these VMs dynamic linking of its four
 # libraries cost ~0.25 ms of each exec; its sandbox init is a fork of it,
-# so it also carries no private copies of shared-library pages.
+# so it also carries no private copies of shared-library pages. It links
+# only libc and jansson: the seccomp filter is built in (SECCOMP_BPF) and
+# capabilities are set with the raw capset system call.
 $(B)/bin/mags-runtime: $(B)/obj/runtime/main.o $(LIB_RUNTIME) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -static -o $@ $^ $(LIBS_RUNTIME)
@@ -93,10 +111,11 @@ $(B)/bin/mags: $(B)/obj/mags/main.o $(LIB_CLI) $(LIB_MAGS) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -Wl,-Bstatic -lhttp_parser -ljansson -Wl,-Bdynamic -ldl
 
-# Unit tests link every library; the linker keeps what each one uses.
+# Unit tests link every library; the linker keeps what each one uses
+# (libseccomp: test_runtime_seccomp compiles the policy, seccomp_policy.c).
 $(B)/tests/test_%: tests/unit/test_%.c $(LIB_MAGSD) $(LIB_RUNTIME) $(LIB_CLI) $(LIB_MAGS) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_MAGSD) $(LIBS_RUNTIME) $(LIBS_MAGS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LIBS_MAGSD) $(LIBS_RUNTIME) $(LIBS_MAGS) -lseccomp
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done

@@ -9,7 +9,7 @@ set -eu
 PACKAGES="
 build-essential pkg-config make tar
 libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev libjansson-dev
-libseccomp-dev libcap-dev libzstd-dev libssl-dev libhttp-parser-dev libssh-dev
+libseccomp-dev libzstd-dev libssl-dev libhttp-parser-dev libssh-dev
 openssh-client
 libcmocka-dev python3 python3-pytest
 busybox-static bubblewrap runc debootstrap

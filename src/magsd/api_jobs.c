@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "common/util.h"
+#include "common/trace.h"
 #include "magsd/api.h"
 #include "magsd/api_validate.h"
 #include "magsd/crashpoint.h"
@@ -112,6 +113,7 @@ void api_jobs_create(struct http_req *req)
 		http_reply_error(req, &err);
 		return;
 	}
+	trace_mark('D', "job %s recorded", job.id);
 	log_info("job %s accepted for user '%s'%s%s", job.id, req->ident.user_name,
 		 job.workspace_id ? " on workspace " : "", job.workspace_id ? job.workspace_id : "");
 	crashpoint("job-start:accepted");

@@ -17,19 +17,18 @@
 #include "common/util.h"
 #include "common/banned.h"
 
-/* Statements run on every API request (the token, a job by id): prepared
- * once and reset after each use, so SQLite does not parse them each time
- * (parsing was a third of magsd's CPU time per exec). */
-enum { SC_TOKEN_AUTH, SC_TOKEN_TOUCH, SC_JOB_GET, SC_MAX };
-
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *cached[SC_MAX];
+	/* tokens whose last_used_at this process wrote, and the value
+	 * (store_token_touch) */
+	struct {
+		char id[32];
+		int64_t at;
+	} touched[8];
 };
 
-/* The slot's statement (taken out of the cache while in use, so a nested
- * use prepares its own), or NULL. Give it back with cached_done. */
-static sqlite3_stmt *cached_prep(struct store *st, int slot, const char *sql)
+sqlite3_stmt *store_cached_prep(struct store *st, enum store_cached slot, const char *sql)
 {
 	sqlite3_stmt *s = st->cached[slot];
 
@@ -42,7 +41,7 @@ static sqlite3_stmt *cached_prep(struct store *st, int slot, const char *sql)
 	return s;
 }
 
-static void cached_done(struct store *st, int slot, sqlite3_stmt *s)
+void store_cached_done(struct store *st, enum store_cached slot, sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -365,10 +364,10 @@ int store_token_add(struct store *st, const char *token_id, const char *user_id,
 int store_token_auth(struct store *st, const char *hash_hex,
 		     struct store_ident *out)
 {
-	sqlite3_stmt *s = cached_prep(st, SC_TOKEN_AUTH,
-				      "SELECT t.id, u.id, u.name FROM tokens t "
-				      "JOIN users u ON u.id = t.user_id "
-				      "WHERE t.hash = ? AND t.revoked_at IS NULL");
+	sqlite3_stmt *s = store_cached_prep(st, SC_TOKEN_AUTH,
+					    "SELECT t.id, u.id, u.name FROM tokens t "
+					    "JOIN users u ON u.id = t.user_id "
+					    "WHERE t.hash = ? AND t.revoked_at IS NULL");
 	int rc, r = -ENOENT;
 
 	if (!s)
@@ -385,7 +384,7 @@ int store_token_auth(struct store *st, const char *hash_hex,
 		r = 0;
 	} else if (rc != SQLITE_DONE)
 		r = -EIO;
-	cached_done(st, SC_TOKEN_AUTH, s);
+	store_cached_done(st, SC_TOKEN_AUTH, s);
 	return r;
 }
 
@@ -473,9 +472,10 @@ static void job_from_row(sqlite3_stmt *s, struct job *j)
 
 int store_job_insert(struct store *st, const struct job *j, struct mags_err *err)
 {
-	sqlite3_stmt *s = prep(st, "INSERT INTO jobs (" JOB_COLUMNS ") VALUES "
-				   "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-				   "?, ?, ?, ?, ?, ?, ?, ?)");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_INSERT,
+					    "INSERT INTO jobs (" JOB_COLUMNS ") VALUES "
+					    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+					    "?, ?, ?, ?, ?, ?, ?, ?)");
 	int r = 0;
 
 	if (!s)
@@ -515,15 +515,16 @@ int store_job_insert(struct store *st, const struct job *j, struct mags_err *err
 		sqlite3_bind_null(s, 24);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = db_err(st, err, "insert job");
-	sqlite3_finalize(s);
+	store_cached_done(st, SC_JOB_INSERT, s);
 	return r;
 }
 
 int store_job_get(struct store *st, const char *id, const char *user_id,
 		  struct job *out)
 {
-	sqlite3_stmt *s = cached_prep(st, SC_JOB_GET, "SELECT " JOB_COLUMNS " FROM jobs "
-				      "WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_GET,
+					    "SELECT " JOB_COLUMNS " FROM jobs "
+					    "WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)");
 	int rc, r = -ENOENT;
 
 	if (!s)
@@ -536,7 +537,7 @@ int store_job_get(struct store *st, const char *id, const char *user_id,
 		r = 0;
 	} else if (rc != SQLITE_DONE)
 		r = -EIO;
-	cached_done(st, SC_JOB_GET, s);
+	store_cached_done(st, SC_JOB_GET, s);
 	return r;
 }
 
@@ -592,8 +593,9 @@ void store_job_list_free(struct job *jobs, size_t n)
 
 int store_job_set_running(struct store *st, const char *id, int64_t started_at)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE jobs SET status = 'running', started_at = ? "
-				   "WHERE id = ? AND status = 'accepted'");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_RUNNING,
+					    "UPDATE jobs SET status = 'running', started_at = ? "
+					    "WHERE id = ? AND status = 'accepted'");
 	int r = 0;
 
 	if (!s)
@@ -602,13 +604,14 @@ int store_job_set_running(struct store *st, const char *id, int64_t started_at)
 	bind_text(s, 2, id);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = -EIO;
-	sqlite3_finalize(s);
+	store_cached_done(st, SC_JOB_RUNNING, s);
 	return r;
 }
 
 int store_job_set_ip(struct store *st, const char *id, const char *ip)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE jobs SET ip = ? WHERE id = ?");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_IP,
+					    "UPDATE jobs SET ip = ? WHERE id = ?");
 	int r = 0;
 
 	if (!s)
@@ -617,15 +620,16 @@ int store_job_set_ip(struct store *st, const char *id, const char *ip)
 	bind_text(s, 2, id);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = -EIO;
-	sqlite3_finalize(s);
+	store_cached_done(st, SC_JOB_IP, s);
 	return r;
 }
 
 int store_job_finish(struct store *st, const char *id, const char *status,
 		     int exit_code, const char *error_message, int64_t finished_at)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE jobs SET status = ?, exit_code = ?, "
-				   "error_message = ?, finished_at = ? WHERE id = ?");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_FINISH,
+					    "UPDATE jobs SET status = ?, exit_code = ?, "
+					    "error_message = ?, finished_at = ? WHERE id = ?");
 	int r = 0;
 
 	if (!s)
@@ -642,7 +646,7 @@ int store_job_finish(struct store *st, const char *id, const char *status,
 		r = -EIO;
 	else if (sqlite3_changes(st->db) == 0)
 		r = -ENOENT;
-	sqlite3_finalize(s);
+	store_cached_done(st, SC_JOB_FINISH, s);
 	return r;
 }
 
@@ -988,13 +992,30 @@ int store_token_revoke_own(struct store *st, const char *token_id, const char *u
 	return r;
 }
 
+/* Every request calls this, and the UPDATE, even when it changes
+ * nothing, is a write transaction (the WAL write lock and back): a token
+ * this process wrote less than STORE_TOKEN_TOUCH_MS ago is known to be
+ * fresh (only this function writes the column), so the UPDATE is skipped
+ * exactly when it would not change the row. */
 int store_token_touch(struct store *st, const char *token_id, int64_t now)
 {
-	sqlite3_stmt *s = cached_prep(st, SC_TOKEN_TOUCH,
-				      "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
-				      "(last_used_at IS NULL OR last_used_at < ?)");
+	size_t n = sizeof(st->touched) / sizeof(st->touched[0]), slot = 0;
+	sqlite3_stmt *s;
 	int r = 0;
 
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(st->touched[i].id, token_id)) {
+			if (st->touched[i].at >= now - STORE_TOKEN_TOUCH_MS)
+				return 0;
+			slot = i;
+			break;
+		}
+		if (st->touched[i].at < st->touched[slot].at)
+			slot = i; /* the oldest, if token_id is not there */
+	}
+	s = store_cached_prep(st, SC_TOKEN_TOUCH,
+			      "UPDATE tokens SET last_used_at = ? WHERE id = ? AND "
+			      "(last_used_at IS NULL OR last_used_at < ?)");
 	if (!s)
 		return -EIO;
 	sqlite3_bind_int64(s, 1, now);
@@ -1002,7 +1023,11 @@ int store_token_touch(struct store *st, const char *token_id, int64_t now)
 	sqlite3_bind_int64(s, 3, now - STORE_TOKEN_TOUCH_MS);
 	if (sqlite3_step(s) != SQLITE_DONE)
 		r = -EIO;
-	cached_done(st, SC_TOKEN_TOUCH, s);
+	else if (sqlite3_changes(st->db) > 0 && strlen(token_id) < sizeof(st->touched[slot].id)) {
+		snprintf(st->touched[slot].id, sizeof(st->touched[slot].id), "%s", token_id);
+		st->touched[slot].at = now;
+	}
+	store_cached_done(st, SC_TOKEN_TOUCH, s);
 	return r;
 }
 

@@ -286,7 +286,8 @@ int store_cron_record(struct store *st, const char *id, int64_t run_at,
 int store_job_set_usage(struct store *st, const char *job_id, int64_t cpu_us,
 			int64_t mem_peak_bytes)
 {
-	sqlite3_stmt *s = prep(st, "UPDATE jobs SET cpu_us = ?, mem_peak_bytes = ? WHERE id = ?");
+	sqlite3_stmt *s = store_cached_prep(st, SC_JOB_USAGE, "UPDATE jobs SET cpu_us = ?, "
+					    "mem_peak_bytes = ? WHERE id = ?");
 	int r = 0;
 
 	if (!s)
@@ -298,7 +299,7 @@ int store_job_set_usage(struct store *st, const char *job_id, int64_t cpu_us,
 		r = -EIO;
 	else if (sqlite3_changes(store_sqlite(st)) == 0)
 		r = -ENOENT;
-	sqlite3_finalize(s);
+	store_cached_done(st, SC_JOB_USAGE, s);
 	return r;
 }
 

@@ -3,19 +3,23 @@
  *
  * The bounding set is what survives execve for root: the script runs as
  * uid 0, so after exec its permitted set is (inheritable | bounding).
- * Both are set to the kept list.
+ * Both are set to the kept list. The sets are written with the raw
+ * capset system call (version 3: two 32-bit words per set) rather than
+ * libcap, which the runtime would link for this one call.
  */
 #include "runtime/caps.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
-#include <sys/capability.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-#include "common/util.h"
 #include "common/banned.h"
 
-static const cap_value_t kept[] = {
+static const int kept[] = {
 	CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL,
 	CAP_SETGID, CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE,
 	CAP_SYS_CHROOT, CAP_MKNOD, CAP_AUDIT_WRITE, CAP_SETFCAP,
@@ -30,40 +34,46 @@ bool caps_kept(int cap)
 	return false;
 }
 
-static int last_cap(void)
+/* Permitted, effective and inheritable all become the kept set. */
+static int set_kept(void)
 {
-	_cleanup_free_ char *s = NULL;
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+		.pid = 0, /* this thread */
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
 
-	if (read_file("/proc/sys/kernel/cap_last_cap", 32, &s) > 0)
-		return atoi(s);
-	return CAP_LAST_CAP;
+	for (int i = 0; i < N_KEPT; i++) {
+		uint32_t bit = CAP_TO_MASK(kept[i]);
+		struct __user_cap_data_struct *d = &data[CAP_TO_INDEX(kept[i])];
+
+		d->permitted |= bit;
+		d->effective |= bit;
+		d->inheritable |= bit;
+	}
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }
 
 int caps_drop(struct mags_err *err)
 {
-	int last = last_cap();
-	cap_t c;
+	int r;
 
-	for (int cap = 0; cap <= last; cap++) {
+	/* Every capability the kernel knows, a kernel newer than these
+	 * headers too: it answers EINVAL past its last one (what
+	 * /proc/sys/kernel/cap_last_cap says, without reading it). */
+	for (int cap = 0; cap < 32 * _LINUX_CAPABILITY_U32S_3; cap++) {
 		if (caps_kept(cap))
 			continue;
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
 			return err_sys(err, errno, "drop capability %d from the bounding set", cap);
+		}
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return err_sys(err, errno, "clear ambient capabilities");
 
-	c = cap_init();
-	if (!c)
-		return err_sys(err, errno, "cap_init");
-	if (cap_set_flag(c, CAP_PERMITTED, N_KEPT, kept, CAP_SET) < 0 ||
-	    cap_set_flag(c, CAP_EFFECTIVE, N_KEPT, kept, CAP_SET) < 0 ||
-	    cap_set_flag(c, CAP_INHERITABLE, N_KEPT, kept, CAP_SET) < 0 ||
-	    cap_set_proc(c) < 0) {
-		int e = errno;
-		cap_free(c);
-		return err_sys(err, e, "set capabilities");
-	}
-	cap_free(c);
+	if ((r = set_kept()) < 0)
+		return err_sys(err, -r, "set capabilities");
 	return 0;
 }

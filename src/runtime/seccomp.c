@@ -1,5 +1,9 @@
 /*
- * seccomp.c - build and load the system call filter (see seccomp.h).
+ * seccomp.c - load the system call filter (see seccomp.h).
+ *
+ * The BPF program is compiled from seccomp_policy.c at build time
+ * (seccomp-gen writes build/gen/seccomp_bpf.h): the runtime neither builds
+ * it nor links libseccomp, it only hands the array to the kernel.
  *
  * Loaded in the sandbox's init after every mount is in place: init itself
  * runs filtered, so nothing in the sandbox ever runs without it.
@@ -7,202 +11,34 @@
 #include "runtime/seccomp.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <seccomp.h>
-#include <stddef.h>
-#include <stdlib.h>
-#include <unistd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-
-#include "common/util.h"
 
 #include "common/banned.h"
 
-/* Refused with EPERM, like Docker's profile (or because they need a
- * capability the sandbox does not have, in which case the kernel would
- * say EPERM anyway: the filter is a second wall). */
-static const char *const denied[] = {
-	/* mounts and namespaces */
-	"mount", "umount2", "pivot_root", "setns", "unshare",
-	"fsopen", "fsconfig", "fsmount", "fspick", "move_mount", "open_tree",
-	"mount_setattr",
-	/* the kernel itself */
-	"kexec_load", "kexec_file_load", "init_module", "finit_module",
-	"delete_module", "create_module", "get_kernel_syms", "query_module",
-	"bpf", "perf_event_open", "userfaultfd", "lookup_dcookie", "syslog",
-	"reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd",
-	"nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "vhangup",
-	"fanotify_init", "iopl", "ioperm", "memfd_secret",
-	"sethostname", "setdomainname",
-	/* io_uring bypasses this filter for the operations it runs */
-	"io_uring_setup", "io_uring_enter", "io_uring_register",
-	/* keyrings are not namespaced */
-	"keyctl", "add_key", "request_key",
-	/* file handles skip path checks */
-	"open_by_handle_at", "name_to_handle_at",
-	/* clocks are host-wide */
-	"settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
-	/* NUMA policy (Docker: needs CAP_SYS_NICE) */
-	"mbind", "migrate_pages", "move_pages", "set_mempolicy",
-	"get_mempolicy", "set_mempolicy_home_node",
-};
+#include "seccomp_bpf.h" /* build/gen: static const struct sock_filter seccomp_bpf[] */
 
-/* The first x86_64 system call number this list does not know. */
-#define FIRST_UNKNOWN_SYSCALL 454
-#define LAST_NATIVE_SYSCALL   511  /* 512.. are x32 compat numbers */
+_Static_assert(sizeof(seccomp_bpf) / sizeof(seccomp_bpf[0]) <= BPF_MAXINSNS,
+	       "the seccomp program is longer than the kernel accepts");
 
-static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
-	       const struct scmp_arg_cmp *cmp)
+size_t seccomp_program(const struct sock_filter **prog)
 {
-	return seccomp_rule_add_array(ctx, action, nr, n, cmp);
-}
-
-static int build(scmp_filter_ctx ctx)
-{
-	static const uint64_t ns_flags[] = {
-		CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-		CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
-	};
-	int r, nr;
-
-	for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
-		nr = seccomp_syscall_resolve_name(denied[i]);
-		if (nr == __NR_SCMP_ERROR)
-			continue; /* not a system call on this architecture */
-		if ((r = add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0, NULL)) < 0)
-			return r;
-	}
-
-	/* clone with any CLONE_NEW* flag: one rule per flag (rules for one
-	 * system call and action are OR'ed). */
-	for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
-		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]);
-		if ((r = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1, &c)) < 0)
-			return r;
-	}
-	if ((r = add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0, NULL)) < 0)
-		return r;
-
-	/* personality: only Linux with UNAME26 and/or PER_LINUX32 (0x0,
-	 * 0x8, 0x20000, 0x20008; Docker also allows the query 0xffffffff,
-	 * which we refuse). A rule compares an argument once, so: anything
-	 * above 0x20008, or any bit other than 0x8 and 0x20000 below it. */
-	{
-		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_GT, 0x20008);
-		if ((r = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1, &c)) < 0)
-			return r;
-		for (uint64_t bit = 1; bit < 0x20000; bit <<= 1) {
-			if (bit == 0x8)
-				continue;
-			c = (struct scmp_arg_cmp)SCMP_A0(SCMP_CMP_MASKED_EQ, bit, bit);
-			if ((r = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1, &c)) < 0)
-				return r;
-		}
-	}
-
-	/* Packet sockets see every frame of the interface. */
-	{
-		struct scmp_arg_cmp c = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
-		if ((r = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1, &c)) < 0)
-			return r;
-	}
-
-	/* System calls added after this list: ENOSYS, as if the kernel
-	 * were older, until someone reviews them. */
-	for (nr = FIRST_UNKNOWN_SYSCALL; nr <= LAST_NATIVE_SYSCALL; nr++)
-		if ((r = add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0, NULL)) < 0)
-			return r;
-	return 0;
-}
-
-/* The filter, built and compiled to BPF ahead of time (seccomp_prepare):
- * a warm-pool member does it while parked, so taking a job only loads it. */
-static struct sock_filter *prepared;
-static unsigned short prepared_len;
-
-static scmp_filter_ctx make(int *r)
-{
-	/* seccomp_init adds only the native architecture: a system call
-	 * from any other (int 0x80, x32) meets the bad-arch action. */
-	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-
-	if (!ctx) {
-		*r = -ENOMEM;
-		return NULL;
-	}
-	*r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-	if (*r == 0)
-		*r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-	if (*r == 0)
-		*r = build(ctx);
-	if (*r < 0) {
-		seccomp_release(ctx);
-		return NULL;
-	}
-	return ctx;
-}
-
-int seccomp_prepare(void)
-{
-	struct stat st;
-	int r, fd;
-	scmp_filter_ctx ctx;
-
-	if (prepared)
-		return 0;
-	ctx = make(&r);
-	if (!ctx)
-		return r;
-	fd = memfd_create("seccomp", MFD_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = seccomp_export_bpf(ctx, fd);
-	if (r == 0 && (fstat(fd, &st) < 0 || st.st_size <= 0 ||
-		       st.st_size % sizeof(struct sock_filter) ||
-		       st.st_size / sizeof(struct sock_filter) > BPF_MAXINSNS))
-		r = -EINVAL;
-	if (r == 0) {
-		struct sock_filter *prog = xmalloc((size_t)st.st_size);
-		if (pread(fd, prog, (size_t)st.st_size, 0) != st.st_size) {
-			free(prog);
-			r = -EIO;
-		} else {
-			prepared = prog;
-			prepared_len = (unsigned short)(st.st_size / sizeof(struct sock_filter));
-		}
-	}
-	close(fd);
-out:
-	seccomp_release(ctx);
-	return r;
+	*prog = seccomp_bpf;
+	return sizeof(seccomp_bpf) / sizeof(seccomp_bpf[0]);
 }
 
 int seccomp_install(struct mags_err *err)
 {
-	scmp_filter_ctx ctx;
-	int r;
+	/* The kernel copies the program; it does not write to it. */
+	struct sock_fprog prog = {
+		.len = sizeof(seccomp_bpf) / sizeof(seccomp_bpf[0]),
+		.filter = (struct sock_filter *)seccomp_bpf,
+	};
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_sys(err, errno, "set no_new_privs");
-	if (prepared) {
-		struct sock_fprog prog = { .len = prepared_len, .filter = prepared };
-		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
-			return err_sys(err, errno, "load seccomp filter");
-		return 0;
-	}
-	ctx = make(&r);
-	if (ctx) {
-		r = seccomp_load(ctx);
-		seccomp_release(ctx);
-	}
-	if (r < 0)
-		return err_sys(err, -r, "load seccomp filter");
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+		return err_sys(err, errno, "load seccomp filter");
 	return 0;
 }

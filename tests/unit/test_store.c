@@ -132,6 +132,64 @@ static void tokens_authenticate_until_revoked(void **state)
 	assert_int_equal(n, 2);
 }
 
+struct last_used {
+	const char *id;
+	int64_t at;
+};
+
+static void find_last_used(const struct store_token_meta *t, void *arg)
+{
+	struct last_used *lu = arg;
+
+	if (!strcmp(t->id, lu->id))
+		lu->at = t->last_used_at;
+}
+
+static int64_t last_used(struct store *st, const char *uid, const char *token_id)
+{
+	struct last_used lu = { token_id, -1 };
+	struct mags_err err;
+
+	assert_true(store_token_list_meta(st, uid, 100, find_last_used, &lu, &err) >= 0);
+	return lu.at;
+}
+
+/* last_used_at is written when the last write is more than a minute old,
+ * whatever this process remembers of its own writes: ten tokens (more
+ * than it remembers) used in a shuffled order, the clock sometimes going
+ * back, against the rule computed here. */
+static void a_token_use_is_written_once_a_minute(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char uid[32], id[10][32], hash[32];
+	int64_t want[10] = { 0 }, now = 1000000;
+	unsigned seed = 7;
+
+	assert_int_equal(store_user_add(st, "toucher", uid, &err), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(id[i], sizeof(id[i]), "tok_%012d", i);
+		snprintf(hash, sizeof(hash), "touch%d", i);
+		assert_int_equal(store_token_add(st, id[i], uid, hash, &err), 0);
+	}
+	for (int step = 0; step < 2000; step++) {
+		int i = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 10;
+
+		now += (int64_t)((seed >> 8) % 9000) - (step % 97 == 0 ? 30000 : 0);
+		assert_int_equal(store_token_touch(st, id[i], now), 0);
+		if (want[i] == 0 || want[i] < now - STORE_TOKEN_TOUCH_MS)
+			want[i] = now;
+		if (step % 50 == 0)
+			for (int k = 0; k < 10; k++)
+				assert_int_equal(last_used(st, uid, id[k]), want[k]);
+	}
+	/* exactly a minute later: not yet; a millisecond more: written */
+	assert_int_equal(store_token_touch(st, id[0], want[0] + STORE_TOKEN_TOUCH_MS), 0);
+	assert_int_equal(last_used(st, uid, id[0]), want[0]);
+	assert_int_equal(store_token_touch(st, id[0], want[0] + STORE_TOKEN_TOUCH_MS + 1), 0);
+	assert_int_equal(last_used(st, uid, id[0]), want[0] + STORE_TOKEN_TOUCH_MS + 1);
+}
+
 static void jobs_belong_to_their_owner(void **state)
 {
 	struct store *st = *state;
@@ -187,6 +245,36 @@ static void job_lifecycle_is_recorded(void **state)
 	assert_string_equal(got.status, "completed");
 	job_release(&got);
 	assert_int_equal(store_job_finish(st, "nope", "error", -1, "x", 1), -ENOENT);
+}
+
+/* The job statements are prepared once and reused: a failed insert (a
+ * duplicate id) leaves nothing bound or half-run for the next job. */
+static void jobs_after_a_failed_insert_are_recorded(void **state)
+{
+	struct store *st = *state;
+	struct mags_err err;
+	char u[32];
+	struct job j = make_job("job-3", "", 1000), k = make_job("job-4", "", 1001), got;
+
+	assert_int_equal(store_user_add(st, "d", u, &err), 0);
+	snprintf(j.user_id, sizeof(j.user_id), "%s", u);
+	snprintf(k.user_id, sizeof(k.user_id), "%s", u);
+	j.name = (char *)"three";
+	assert_int_equal(store_job_insert(st, &j, &err), 0);
+	assert_true(store_job_insert(st, &j, &err) < 0);
+	assert_int_equal(store_job_insert(st, &k, &err), 0);
+	assert_int_equal(store_job_set_ip(st, "job-4", "10.0.0.2"), 0);
+	assert_int_equal(store_job_set_running(st, "job-4", 2000), 0);
+	assert_int_equal(store_job_finish(st, "job-4", "completed", 0, NULL, 2500), 0);
+	assert_int_equal(store_job_get(st, "job-4", u, &got), 0);
+	assert_null(got.name); /* not job-3's, left bound */
+	assert_string_equal(got.status, "completed");
+	assert_int_equal(got.started_at, 2000);
+	job_release(&got);
+	assert_int_equal(store_job_get(st, "job-3", u, &got), 0);
+	assert_string_equal(got.status, "accepted");
+	assert_string_equal(got.name, "three");
+	job_release(&got);
 }
 
 static void list_is_newest_first_and_paged(void **state)
@@ -364,8 +452,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(refuses_a_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(users_are_unique_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(tokens_authenticate_until_revoked, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_token_use_is_written_once_a_minute, setup, teardown),
 		cmocka_unit_test_setup_teardown(jobs_belong_to_their_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(job_lifecycle_is_recorded, setup, teardown),
+		cmocka_unit_test_setup_teardown(jobs_after_a_failed_insert_are_recorded, setup, teardown),
 		cmocka_unit_test_setup_teardown(list_is_newest_first_and_paged, setup, teardown),
 		cmocka_unit_test_setup_teardown(recovery_marks_unfinished_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(workspaces_are_per_user, setup, teardown),
