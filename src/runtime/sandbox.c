@@ -986,12 +986,6 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	if (!cfg->pool && job_open(&s, &err) < 0)
 		return fail(&s, &err);
 
-	/* The filter P installs last (B5), compiled here so P inherits it
-	 * ready: for a pool member this happens before it is taken. Best
-	 * effort: without it P compiles it itself. */
-	(void)seccomp_prepare();
-	trace('S', "seccomp compiled");
-
 	/* A3. The network namespace first (made here, or a kept one), then
 	 * P cloned inside it. */
 	s.host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);

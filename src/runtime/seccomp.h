@@ -31,8 +31,4 @@ int seccomp_install(struct mags_err *err);
  * in instructions. For the test that compares it with the policy. */
 size_t seccomp_program(const struct sock_filter **prog);
 
-/* Nothing to prepare any more (the program is compiled at build time);
- * kept for the supervisor's call before the clone. Always 0. */
-static inline int seccomp_prepare(void) { return 0; }
-
 #endif
