@@ -30,12 +30,15 @@ bench_setup() {
 }
 
 bench_cleanup() {
+	kids=""
 	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		# its runtimes (a pooled one's command line no longer names DATA)
+		kids=$(ps -o pid= --ppid "$PID" 2>/dev/null || true)
 		kill -TERM "$PID"
 		wait "$PID" 2>/dev/null || true
 	fi
 	# magsd leaves persistent sandboxes running on shutdown: ours go too
-	for p in $(ps -eo pid=,args= | awk -v d="$DATA/" 'index($0, "mags-runtime") && index($0, d) {print $1}'); do
+	for p in $kids $(ps -eo pid=,args= | awk -v d="$DATA/" 'index($0, "mags-runtime") && index($0, d) {print $1}'); do
 		kill -TERM "$p" 2>/dev/null || true
 	done
 	if [ -z "${BENCH_KEEP:-}" ] && ! grep -q " $DATA" /proc/self/mountinfo; then

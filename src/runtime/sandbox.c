@@ -378,13 +378,20 @@ struct supervisor {
 	int netns;          /* the sandbox's network namespace (net_ns_open) */
 	int netns_fresh;    /* made here (not a kept one from magsd) */
 	int host_ns;        /* ours, the host's: to come back from netns */
-	struct logwriter lw; /* system records into the job log */
+	struct logwriter *lw; /* system records into the job log (supervisor_lw) */
 	int have_usage;     /* cpu_us, mem_peak read at teardown */
 	uint64_t cpu_us, mem_peak;
 	int reaped;
 	int wstatus;
 	int final_code;     /* init's last word (CHANNEL_SCRIPT_EXIT), -1 before */
 };
+
+/* Outside struct supervisor (which lives on the stack): its 128 KiB
+ * buffer would be zeroed with the struct, and those stack pages stay in
+ * the supervisor and in the sandbox's init (a fork of it) for the
+ * sandbox's whole life. Here, in .bss, a page is only touched when a
+ * record is written. */
+static struct logwriter supervisor_lw;
 
 static pid_t clone_sandbox(int pool)
 {
@@ -544,7 +551,7 @@ static enum outcome supervise(struct supervisor *s)
 					return OUT_TIMEOUT;
 				}
 				/* The script's time is up, the machine's is not. */
-				logwriter_system(&s->lw, "script timed out after %u seconds",
+				logwriter_system(s->lw, "script timed out after %u seconds",
 						 cfg->timeout_sec);
 				status_send("script-timeout");
 				channel_send(s->sock, CHANNEL_KILL_SCRIPT, NULL, -1);
@@ -1098,14 +1105,15 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	status_send("started %d", (int)s.pid);
 
 	/* C2. */
-	logwriter_init(&s.lw, s.log_fd, UINT64_MAX);
+	s.lw = &supervisor_lw;
+	logwriter_init(s.lw, s.log_fd, UINT64_MAX);
 	out = supervise(&s);
 
 	/* C3. The log gets the why before magsd hears the end. */
 	if (cgroup_oom_kills(&s.cg) > 0)
-		logwriter_system(&s.lw, "killed: out of memory (limit %u MiB)", cfg->memory_mb);
+		logwriter_system(s.lw, "killed: out of memory (limit %u MiB)", cfg->memory_mb);
 	if (out == OUT_TIMEOUT)
-		logwriter_system(&s.lw, "job timed out after %u seconds", cfg->timeout_sec);
+		logwriter_system(s.lw, "job timed out after %u seconds", cfg->timeout_sec);
 	trace('S', "C2 ended");
 	if (out == OUT_EXIT && !s.reaped && s.final_code >= 0) {
 		/* Init said its last word and is exiting: report now, reap
