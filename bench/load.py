@@ -76,6 +76,11 @@ def kib(v):
     return int(v.split()[0]) if v else 0
 
 
+# magsd's default netns_keep (spare namespaces) plus pool_max (parked
+# members hold one each)
+NETNS_KEEP_MAX = 64 + 8
+
+
 def fd_count(pid):
     try:
         return len(os.listdir("/proc/%d/fd" % pid))
@@ -99,11 +104,27 @@ def pool_members(pid):
     return n
 
 
+def netns_fds(pid):
+    """magsd's fds of network namespaces it keeps for reuse (netns_keep:
+    bounded, reported on their own)."""
+    n = 0
+    try:
+        for f in os.listdir("/proc/%d/fd" % pid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (pid, f)).startswith("net:[")
+            except OSError:
+                pass
+    except OSError:
+        return -1
+    return n
+
+
 def own_fds(pid):
     """magsd's fds less the 2 of each pool member (its status pipe and
-    job socket): the pool grows and shrinks with demand, by design."""
+    job socket): the pool grows and shrinks with demand, by design; and
+    less the network namespaces it keeps (netns_fds, bounded)."""
     n = fd_count(pid)
-    return n - 2 * pool_members(pid) if n >= 0 else n
+    return n - 2 * pool_members(pid) - max(0, netns_fds(pid)) if n >= 0 else n
 
 
 class Stats:
@@ -293,9 +314,11 @@ def leftovers(url, token, magsd_pid, data_dir, ids, fds_before, settle=30):
             "mounts": mounts_under(data_dir),
             "magsd_fds": own_fds(magsd_pid),
             "magsd_fds_before": fds_before,
+            "magsd_netns_kept": netns_fds(magsd_pid),
         }
         clean = (not left["live_jobs"] and not left["runtimes"] and not left["cgroups"]
-                 and not left["mounts"] and left["magsd_fds"] <= fds_before)
+                 and not left["mounts"] and left["magsd_fds"] <= fds_before
+                 and left["magsd_netns_kept"] <= NETNS_KEEP_MAX)
         if clean or time.time() > deadline:
             left["clean"] = clean
             return left
