@@ -154,6 +154,8 @@ void supervisor_free(struct supervisor *sv)
 			close(m->status_fd);
 		if (m->spec_fd >= 0)
 			close(m->spec_fd);
+		free(m->rootfs);
+		free(m->run_dir);
 		free(m);
 	}
 	while (sv->list) {
@@ -605,8 +607,13 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 			log_info("job %s: allow list %s is %s", job->id, job->network + 6, resolved);
 	}
 	want_net = sv->nat && !(job->network && !strcmp(job->network, "none"));
+	/* a plain job (the server's image, no workspace, no snapshots) may
+	 * take a member whose root is built; a layered one may not */
+	if (!layers)
+		layers = &none;
 	if (!sv->shutting)
-		m = pool_take(&sv->pool, want_net, time_mono_ms());
+		m = pool_take(&sv->pool, want_net,
+			      layers->upper || layers->n_lowers ? NULL : rootfs, time_mono_ms());
 cold:
 	if (m) {
 		slot = m->slot;
@@ -648,8 +655,6 @@ cold:
 	limit_args(sv, &lim);
 	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
 
-	if (!layers)
-		layers = &none;
 	argv = xcalloc(34 + 4 + 6 + 2 * (NETCFG_ALLOW_MAX + n_env + layers->n_lowers +
 				     layers->n_copy_in), sizeof(char *));
 #define ARG(x) (argv[argc++] = (char *)(x))
@@ -727,11 +732,13 @@ cold:
 			goto cold;
 		}
 		/* its status pipe is the job's from now on */
-		pooled = 1;
+		pooled = m->rootfs ? 2 : 1;
 		pid = m->pid;
 		loop_remove(sv->loop, m->watch);
 		rfd = m->status_fd;
 		close(m->spec_fd);
+		free(m->rootfs);
+		free(m->run_dir);
 		free(m);
 	} else {
 		pid = start_runtime(sv, argv, -1, &rfd, err);
@@ -764,7 +771,8 @@ cold:
 	sv->list = sb;
 	sv->live++;
 	log_info("job %s %s runtime pid %d (image '%s', uid base %s, network %s%s%s)",
-		 job->id, pooled ? "took pooled" : "spawned", (int)pid, used, uidbase,
+		 job->id, pooled == 2 ? "took prepared pooled" : pooled ? "took pooled" : "spawned",
+		 (int)pid, used, uidbase,
 		 link >= 0 ? netaddr : "none",
 		 allow ? " allow " : "", allow ? job->network + 6 : "");
 	crashpoint("job-start:spawned");
@@ -781,13 +789,17 @@ fail_slot:
 /* ---- the warm pool's members (pool.h) ---- */
 
 /* Spawn one member: the job-independent part of a sandbox with the
- * server's limits and network, parked until a job is sent. 0 or -1. */
-static int pool_spawn(struct supervisor *sv)
+ * server's limits and network, parked until a job is sent. prepared:
+ * with its root filesystem built from the server's image too (on a run
+ * dir of its own, which the runtime removes). 0 or -1. */
+static int pool_spawn(struct supervisor *sv, int prepared)
 {
 	char id[64], uidbase[24], netaddr[24];
 	struct limit_args lim;
 	struct mags_err err = { 0 };
-	char *argv[20];
+	const char *used;
+	_cleanup_free_ char *rootfs = NULL, *rundir = NULL;
+	char *argv[24];
 	size_t argc = 0;
 	int sp[2], slot, link = -1, rfd = -1;
 	pid_t pid;
@@ -808,6 +820,9 @@ static int pool_spawn(struct supervisor *sv)
 		goto fail;
 	}
 	snprintf(id, sizeof(id), "pool-%d-%u", (int)getpid(), ++sv->pool_seq);
+	/* without a built image, an unprepared member (a job fails anyway) */
+	if (prepared && (rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used)))
+		rundir = xasprintf("%s/run/%s", sv->cfg->data_dir, id);
 	uid_base_arg(slot, uidbase, sizeof(uidbase));
 	limit_args(sv, &lim);
 #define ARG(x) (argv[argc++] = (char *)(x))
@@ -820,6 +835,10 @@ static int pool_spawn(struct supervisor *sv)
 	if (link >= 0) {
 		ARG("--net"); ARG("nat");
 		ARG("--net-addr"); ARG(netaddr);
+	}
+	if (rootfs) {
+		ARG("--rootfs"); ARG(rootfs);
+		ARG("--run-dir"); ARG(rundir);
 	}
 	argv[argc] = NULL;
 #undef ARG
@@ -837,6 +856,9 @@ static int pool_spawn(struct supervisor *sv)
 	m->spec_fd = sp[0];
 	m->slot = slot;
 	m->link = link;
+	m->rootfs = rootfs;
+	m->run_dir = rundir;
+	rootfs = rundir = NULL;
 	m->watch = loop_add(sv->loop, rfd, EPOLLIN, pool_member_status, m);
 	pool_add(&sv->pool, m);
 	return 0;
@@ -953,7 +975,7 @@ static void pool_tick(struct supervisor *sv, int64_t now)
 	if (n > POOL_SPAWN_BATCH)
 		n = POOL_SPAWN_BATCH;
 	while (n-- > 0 && sv->live + pool_count(&sv->pool) < SUPERVISOR_MAX_SLOTS) {
-		if (pool_spawn(sv) < 0) {
+		if (pool_spawn(sv, pool_next_prepared(&sv->pool)) < 0) {
 			sv->pool_backoff = sv->pool_backoff ? sv->pool_backoff * 2 : 1000;
 			if (sv->pool_backoff > 60000)
 				sv->pool_backoff = 60000;
@@ -989,6 +1011,11 @@ static int pool_reaped(struct supervisor *sv, pid_t pid, int wstatus)
 	sv->slots[m->slot] = 0;
 	if (m->link >= 0)
 		network_link_release(&sv->links, m->link);
+	/* a runtime that was killed could not remove it */
+	if (m->run_dir)
+		(void)rm_rf(m->run_dir);
+	free(m->rootfs);
+	free(m->run_dir);
 	free(m);
 	return 1;
 }

@@ -110,8 +110,6 @@ static void child_fail(int sock, struct mags_err *err)
 		}                                        \
 	} while (0)
 
-/* The sandbox's first process. Entered right after clone in all new
- * namespaces but the cgroup one; never returns. */
 /* P: what the supervisor sends before and with GO. */
 struct handover {
 	struct mounts_layers layers;
@@ -122,8 +120,11 @@ struct handover {
 };
 
 /* Receive layers and files until GO. 1 on GO, 0 if the supervisor gave
- * up (it reports why), -1 on a protocol error. */
-static int receive_handover(int sock, struct handover *h)
+ * up (it reports why), -1 with err set on a protocol error. GO carries
+ * the image, except for a prepared pool member's job (prepared: its
+ * root filesystem is built, so it takes no image and no layers). */
+static int receive_handover(int sock, struct handover *h, int prepared,
+			    struct mags_err *err)
 {
 	h->layers.image = h->layers.upper = -1;
 	h->spec = h->log = h->control = -1;
@@ -133,12 +134,22 @@ static int receive_handover(int sock, struct handover *h)
 
 		if (r <= 0)
 			return 0;
-		if (fd < 0)
-			return kind == CHANNEL_GO ? -1 : 0;
-		switch (kind) {
-		case CHANNEL_GO:
+		if (kind == CHANNEL_GO && prepared == (fd < 0)) {
 			h->layers.image = fd;
 			return 1;
+		}
+		if (kind == CHANNEL_LAYER && prepared) {
+			if (fd >= 0)
+				close(fd);
+			return err_set(err, MAGS_E_INTERNAL, EPROTO,
+				       "a prepared pool member takes no workspace or snapshot "
+				       "layers"), -1;
+		}
+		if (fd < 0)
+			return kind == CHANNEL_GO ?
+			       (err_set(err, MAGS_E_INTERNAL, EPROTO,
+					"set-up channel: unexpected message"), -1) : 0;
+		switch (kind) {
 		case CHANNEL_LAYER:
 			if (!strcmp(msg, "upper") && h->layers.upper < 0) {
 				h->layers.upper = fd;
@@ -179,7 +190,8 @@ static int receive_handover(int sock, struct handover *h)
 			break;
 		}
 		close(fd);
-		return -1;
+		return err_set(err, MAGS_E_INTERNAL, EPROTO,
+			       "set-up channel: unexpected message"), -1;
 	}
 }
 
@@ -213,72 +225,34 @@ static int spec_parse(int fd, struct runtime_config *cfg, struct mags_err *err)
 	return 0;
 }
 
-/* The sandbox's first process. Entered right after clone in all new
- * namespaces but the cgroup one; never returns. */
-__attribute__((noreturn))
-static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd,
-			  int control_fd)
+/* A member's own mount namespace, a copy of the host's mounts as they
+ * are now, made private. A parked member that held such a copy would
+ * keep every workspace disk mounted since it was cloned busy after the
+ * host unmounts it (the copies are private): an unprepared member makes
+ * it when it is taken, a prepared one right before it builds its root
+ * and drops the copy with pivot_root. */
+static void new_mount_ns(int sock)
 {
 	struct mags_err err = { 0 };
-	struct handover h = { 0 };
-	int scratch, r;
-	const int keep[] = { sock, log_fd, control_fd };
 
-	/* Nothing of the supervisor's (the status pipe, its signalfd, the
-	 * other end of the channel, whatever magsd left open) may reach
-	 * the sandbox. */
-	if (fd_close_all_except(keep, 3) < 0) {
-		err_sys(&err, errno, "close inherited fds");
+	if (unshare(CLONE_NEWNS) < 0) {
+		err_sys(&err, errno, "unshare");
+		err_wrap(&err, "mount namespace");
 		child_fail(sock, &err);
 	}
+	STEP(mounts_make_private(&err), "mounts");
+}
 
-	/* A4. Job-independent: make our copy of the host's mounts private
-	 * (nothing below propagates back) and give the empty network
-	 * namespace a loopback. A pool member has no mount namespace of its
-	 * own yet (see clone_sandbox): it copies the host's mounts when it
-	 * is taken. */
-	if (!cfg->pool)
-		STEP(mounts_make_private(&err), "mounts");
-	STEP(net_loopback_up(&err), "network");
-	trace('P', "A4 private mounts, lo up");
+/* B2-B4 without the hostname: cgroup namespace, scratch tmpfs on
+ * run_dir, become the sandbox's root, overlay, /proc /dev /sys,
+ * pivot_root. Afterwards nothing of the host's tree is left in our
+ * mount namespace. Releases layers' fds. */
+static void build_root(const char *run_dir, unsigned memory_mb,
+		       struct mounts_layers *layers, int sock)
+{
+	struct mags_err err = { 0 };
+	int scratch;
 
-	/* Wait for the supervisor: maps written, cgroup joined, layers
-	 * and files. */
-	r = receive_handover(sock, &h);
-	if (r == 0)
-		_exit(1); /* the supervisor failed and reports it */
-	if (r < 0) {
-		err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: unexpected message");
-		child_fail(sock, &err);
-	}
-	/* A pool member learns its job now (the supervisor checked it). */
-	if (cfg->pool) {
-		static struct runtime_config job;
-
-		if (h.spec < 0 || h.log < 0) {
-			err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: no job");
-			child_fail(sock, &err);
-		}
-		STEP(spec_parse(h.spec, &job, &err), "pool");
-		/* A parked member that held a copy of the host's mounts would
-		 * keep every workspace disk mounted since it was cloned busy
-		 * after the host unmounts it (the copies are private). Copy
-		 * the host's mounts now, as they are when the job starts. */
-		if (unshare(CLONE_NEWNS) < 0) {
-			err_sys(&err, errno, "unshare");
-			err_wrap(&err, "mount namespace");
-			child_fail(sock, &err);
-		}
-		STEP(mounts_make_private(&err), "mounts");
-		close(h.spec);
-		job.title = cfg->title;
-		job.title_len = cfg->title_len;
-		cfg = &job;
-		log_fd = h.log;
-		control_fd = h.control;
-	}
-
-	trace('P', "GO");
 	/* B2. We are in the job's cgroup now: make it our cgroup root. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		err_sys(&err, errno, "unshare");
@@ -289,7 +263,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	/* B3. Scratch tmpfs on the run dir, while we are still host uid 0
 	 * and may walk the (root-only) path to it; then hold it by fd and
 	 * become the sandbox's root, who owns it. */
-	scratch = mounts_scratch(cfg->run_dir, cfg->memory_mb, &err);
+	scratch = mounts_scratch(run_dir, memory_mb, &err);
 	if (scratch < 0) {
 		err_wrap(&err, "rootfs");
 		child_fail(sock, &err);
@@ -305,7 +279,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 			_exit(1);
 	}
 	if (fchdir(scratch) < 0) {
-		err_sys(&err, errno, "chdir '%s'", cfg->run_dir);
+		err_sys(&err, errno, "chdir '%s'", run_dir);
 		err_wrap(&err, "rootfs");
 		child_fail(sock, &err);
 	}
@@ -316,17 +290,107 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	/* B4. The root filesystem and the kernel interfaces, then drop
 	 * the host's tree. */
 	trace('P', "B3 scratch, root");
-	STEP(mounts_rootfs(&h.layers, &err), "rootfs");
+	STEP(mounts_rootfs(layers, &err), "rootfs");
 	trace('P', "B4 overlay");
 	STEP(mounts_system("root", &err), "mounts");
 	trace('P', "B4 proc dev sys");
+	STEP(mounts_pivot("root", &err), "pivot_root");
+	trace('P', "B4 pivot_root");
+}
+
+/* The sandbox's first process. Entered right after clone in all new
+ * namespaces but the cgroup one; never returns. */
+__attribute__((noreturn))
+static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd,
+			  int control_fd)
+{
+	struct mags_err err = { 0 };
+	struct handover h = { 0 };
+	const int prepared = cfg->pool && cfg->rootfs;
+	int r;
+	const int keep[] = { sock, log_fd, control_fd };
+
+	/* Nothing of the supervisor's (the status pipe, its signalfd, the
+	 * other end of the channel, whatever magsd left open) may reach
+	 * the sandbox. */
+	if (fd_close_all_except(keep, 3) < 0) {
+		err_sys(&err, errno, "close inherited fds");
+		child_fail(sock, &err);
+	}
+
+	/* A4. Job-independent: make our copy of the host's mounts private
+	 * (nothing below propagates back) and give the empty network
+	 * namespace a loopback. A pool member has no mount namespace of its
+	 * own yet (see clone_sandbox, new_mount_ns). */
+	if (!cfg->pool)
+		STEP(mounts_make_private(&err), "mounts");
+	STEP(net_loopback_up(&err), "network");
+	trace('P', "A4 private mounts, lo up");
+
+	/* A prepared pool member builds its root on its own run dir from
+	 * the image the supervisor sends with a first GO (no layers, no
+	 * files), says READY and parks there, holding nothing of the
+	 * host's mounts. */
+	if (prepared) {
+		r = receive_handover(sock, &h, 0, &err);
+		if (r == 0)
+			_exit(1);
+		if (r < 0)
+			child_fail(sock, &err);
+		if (h.layers.n_lower || h.layers.upper >= 0 || h.n_file || h.spec >= 0 ||
+		    h.log >= 0 || h.control >= 0) {
+			err_set(&err, MAGS_E_INTERNAL, EPROTO,
+				"set-up channel: a prepared member gets only the image");
+			child_fail(sock, &err);
+		}
+		new_mount_ns(sock);
+		build_root(cfg->run_dir, cfg->memory_mb, &h.layers, sock);
+		if (channel_send(sock, CHANNEL_READY, NULL, -1) < 0)
+			_exit(1);
+		trace('P', "parked, root built");
+		memset(&h, 0, sizeof(h));
+	}
+
+	/* Wait for the supervisor: maps written, cgroup joined, layers
+	 * and files (a pool member: its job first). */
+	r = receive_handover(sock, &h, prepared, &err);
+	if (r == 0)
+		_exit(1); /* the supervisor failed and reports it */
+	if (r < 0)
+		child_fail(sock, &err);
+	/* A pool member learns its job now (the supervisor checked it). */
+	if (cfg->pool) {
+		static struct runtime_config job;
+
+		if (h.spec < 0 || h.log < 0) {
+			err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: no job");
+			child_fail(sock, &err);
+		}
+		STEP(spec_parse(h.spec, &job, &err), "pool");
+		if (prepared && (job.upper || job.n_lower || strcmp(job.rootfs, cfg->rootfs))) {
+			err_set(&err, MAGS_E_INTERNAL, EINVAL,
+				"pool: a prepared member takes only jobs on its image '%s' "
+				"without workspace or snapshot layers", cfg->rootfs);
+			child_fail(sock, &err);
+		}
+		if (!prepared)
+			new_mount_ns(sock);
+		close(h.spec);
+		job.title = cfg->title;
+		job.title_len = cfg->title_len;
+		cfg = &job;
+		log_fd = h.log;
+		control_fd = h.control;
+	}
+
+	trace('P', "GO");
+	if (!prepared)
+		build_root(cfg->run_dir, cfg->memory_mb, &h.layers, sock);
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		err_sys(&err, errno, "sethostname '%s'", cfg->hostname);
 		err_wrap(&err, "hostname");
 		child_fail(sock, &err);
 	}
-	STEP(mounts_pivot("root", &err), "pivot_root");
-	trace('P', "B4 pivot_root");
 
 	/* B4b. Uploads, written as the sandbox's root into its own tree
 	 * (no host path is reachable any more). */
@@ -371,6 +435,8 @@ struct supervisor {
 	int control_fd;     /* listening exec socket (--control), P's after clone */
 	int made_run_dir;
 	int made_control;
+	const char *pool_run_dir; /* a prepared member's own scratch, made by us */
+	int prepared;       /* a prepared member: P's root is built (GO has no image) */
 	pid_t pid;          /* the sandbox's pid 1, host pid */
 	struct net_link net; /* --net nat: the veth and its firewall entry */
 	struct logwriter lw; /* system records into the job log */
@@ -435,6 +501,8 @@ static void teardown_rest(struct supervisor *s)
 	 * lived in the sandbox's mount namespace, gone with it. */
 	if (s->made_run_dir)
 		rm_rf(s->cfg->run_dir);
+	if (s->pool_run_dir)
+		rm_rf(s->pool_run_dir);
 	if (s->control_fd >= 0)
 		close(s->control_fd);
 	if (s->made_control)
@@ -687,6 +755,15 @@ static int send_handover(struct supervisor *s, struct mags_err *err)
 		if (send_one(s, CHANNEL_FILE, cfg->copyin[i].path, fd, err) < 0)
 			return -1;
 	}
+	/* A prepared member has its root built (prepare): GO alone. */
+	if (s->prepared) {
+		if (channel_send(s->sock, CHANNEL_GO, NULL, -1) < 0) {
+			if (wait_ready(s, err) >= 0)
+				err_set(err, MAGS_E_INTERNAL, EIO, "sandbox: init exited during set-up");
+			return -1;
+		}
+		return 0;
+	}
 	fd = mounts_idmapped_tree(cfg->rootfs, s->pid, 0, err);
 	if (fd < 0)
 		return err_wrap(err, "rootfs"), -1;
@@ -789,6 +866,9 @@ static int pool_fits(const struct runtime_config *pool, const struct runtime_con
 	     (job->has_net_addr && (job->net_addr.addr != pool->net_addr.addr ||
 				    job->net_addr.prefix != pool->net_addr.prefix))))
 		return 0;
+	/* A prepared member's root is its image without layers (prepare). */
+	if (pool->rootfs && (job->upper || job->n_lower || strcmp(job->rootfs, pool->rootfs)))
+		return 0;
 	return 1;
 }
 
@@ -797,24 +877,39 @@ static int pool_fits(const struct runtime_config *pool, const struct runtime_con
  * rewrite the argv strings in place (never the environment's). */
 static void retitle(const struct runtime_config *pool, const char *id)
 {
-	const char *tail[] = { "run", "--id", id, "--from-pool" };
+	const char *tail[] = { "run", "--id", id, "--from-pool", "--prepared" };
+	const size_t n_tail = pool->rootfs ? 5 : 4;
 	size_t n, need;
 	char *p;
 
 	if (!pool->title)
 		return;
 	n = need = strlen(pool->title) + 1;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < n_tail; i++)
 		need += strlen(tail[i]) + 1;
 	if (need > pool->argv_len)
 		return;
 	p = pool->title + n;
 	memset(p, 0, pool->argv_len - n);
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < n_tail; i++) {
 		size_t k = strlen(tail[i]) + 1;
 		memcpy(p, tail[i], k);
 		p += k;
 	}
+}
+
+/* A prepared pool member (--pool --rootfs): B1 for its image alone, then
+ * P builds its root (B2-B4, on its own run dir) before it parks. 1 when
+ * P said READY, 0 if we were let go meanwhile, -1 on error. */
+static int prepare(struct supervisor *s, struct mags_err *err)
+{
+	int fd = mounts_idmapped_tree(s->cfg->rootfs, s->pid, 0, err);
+
+	if (fd < 0)
+		return err_wrap(err, "rootfs"), -1;
+	if (send_one(s, CHANNEL_GO, NULL, fd, err) < 0)
+		return -1;
+	return wait_ready(s, err);
 }
 
 /* Warm-pool member: A1-A7 are done. Say "pooled" and wait for the job
@@ -870,6 +965,10 @@ static int park(struct supervisor *s, struct runtime_config *job, struct mags_er
 	retitle(&pool, job->id);
 	if (!pool_fits(&pool, job))
 		return err_set(err, MAGS_E_INTERNAL, EINVAL,
+			       pool.rootfs ?
+			       "pool: the job's ids, limits, network, image or layers differ from "
+			       "the prepared sandbox's (it takes only jobs on its image without "
+			       "workspace or snapshot layers)" :
 			       "pool: the job's ids, limits or network differ from the pooled sandbox's"), -1;
 
 	/* Now the job's own host side: its cgroup name (usage, teardown and
@@ -933,6 +1032,20 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	/* A0 (a pool member does it once it has its job, in park). */
 	if (!cfg->pool && job_check(&job, &err) < 0)
 		return fail(&s, &err);
+	if (cfg->pool && cfg->rootfs) {
+		struct stat st = { 0 };
+
+		/* Our own copies: retitle overwrites the argv strings. */
+		job.rootfs = xstrdup(job.rootfs);
+		job.run_dir = xstrdup(job.run_dir);
+
+		if (stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			err_sys(&err, errno && !st.st_mode ? errno : ENOTDIR, "'%s'", cfg->rootfs);
+			err_wrap(&err, "rootfs");
+			return fail(&s, &err);
+		}
+		s.prepared = 1;
+	}
 
 	trace('S', "A0 checks");
 	/* A1. */
@@ -944,9 +1057,18 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	s.have_cg = 1;
 
 	trace('S', "A1 cgroup");
-	/* A2. */
+	/* A2. A prepared member's scratch is a run dir of its own (the
+	 * job's is not known yet). */
 	if (!cfg->pool && job_open(&s, &err) < 0)
 		return fail(&s, &err);
+	if (s.prepared) {
+		if ((r = mkdir_p(cfg->run_dir, 0700)) < 0) {
+			err_sys(&err, -r, "mkdir '%s'", cfg->run_dir);
+			err_wrap(&err, "run-dir");
+			return fail(&s, &err);
+		}
+		s.pool_run_dir = cfg->run_dir;
+	}
 
 	/* The filter P installs last (B5), compiled here so P inherits it
 	 * ready: for a pool member this happens before it is taken. Best
@@ -998,7 +1120,13 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	trace('S', "A7 network");
 	/* Warm pool: parked here until magsd hands us a job. */
 	if (cfg->pool) {
-		r = park(&s, &job, &err);
+		r = 1;
+		if (s.prepared) {
+			r = prepare(&s, &err);
+			trace('S', "prepared: root built");
+		}
+		if (r > 0)
+			r = park(&s, &job, &err);
 		if (r < 0)
 			return fail(&s, &err);
 		if (r == 0) {
