@@ -31,11 +31,14 @@
  *   C3 OOM and timeout records, usage
  *      (from the cgroup), teardown, report
  *
- * The A steps do not depend on the job: a future warm pool can run them
- * ahead of time and park P before GO (with its uid range and cgroup), so
- * taking a sandbox only costs the B steps. The job-specific data (image,
- * script, env, hostname, log fd) would then travel with GO instead of
- * through the copy of the config that clone gives P.
+ * The A steps do not depend on the job: the warm pool (--pool) runs them
+ * ahead of time and parks P before GO (with its uid range and cgroup), so
+ * taking a sandbox only costs the B steps; the job (CHANNEL_SPEC, log,
+ * control socket) travels over the channel instead of through the copy
+ * of the config that clone gives P. A prepared member (--pool --rootfs)
+ * also runs B2-B4 before it parks, from an image sent with a first GO,
+ * on a run dir of its own: taken, it only sets the hostname, places the
+ * uploads and runs B5-B6. It takes no layers.
  *
  * P is cloned straight into the new pid namespace, so it is the
  * sandbox's pid 1 from the start and S waits on it directly: one fork
