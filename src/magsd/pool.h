@@ -41,7 +41,8 @@ struct pool_member {
 	struct loop_watch *watch;    /* on status_fd */
 	int slot;                    /* uid-base slot it holds */
 	int link;                    /* network link it holds, -1 = no network */
-	char *rootfs;                /* prepared: the image its root is built from (owned), NULL = not prepared */
+	char *rootfs;                /* prepared: the image its root is built from, as a key
+				      * (supervisor.c: path and inode; owned), NULL = not prepared */
 	char *run_dir;               /* prepared: its own scratch dir (owned; the runtime removes it) */
 	int ready;                   /* said "pooled": parked, may be taken */
 	int failed;                  /* said "error ...": waiting to be reaped */
@@ -68,9 +69,9 @@ void pool_add(struct pool *p, struct pool_member *m);
 
 /* Take a ready member whose network matches (link >= 0 iff nat) off the
  * list, counting a hit; NULL (a miss, the target grows) if none. rootfs:
- * a plain job's image, which a prepared member of that image may take
- * (preferred); NULL for a job with layers, which only an unprepared
- * member may take. */
+ * a plain job's image (the same kind of key as the members'), which a
+ * prepared member of that image may take (preferred); NULL for a job
+ * with layers, which only an unprepared member may take. */
 struct pool_member *pool_take(struct pool *p, int nat, const char *rootfs, int64_t now);
 
 /* Which kind the next member spawned should be: 1 prepared, 0 not

@@ -518,6 +518,20 @@ static void uid_base_arg(int slot, char *buf, size_t n)
 		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
 }
 
+/* What a prepared pool member's root is built from: the image's path
+ * and the identity of its directory (a rebuilt image is renamed over
+ * the old one, which is then deleted: a member of the old one must not
+ * take a job). NULL if it cannot be read. */
+static char *image_key(const char *rootfs)
+{
+	struct stat st;
+
+	if (!rootfs || stat(rootfs, &st) < 0)
+		return NULL;
+	return xasprintf("%s@%llu:%llu", rootfs, (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+}
+
 /* Hand a pooled member its job: argv (NUL-terminated strings) in a memfd,
  * over its stdin socket. 0 or -errno. */
 static int pool_send_job(struct pool_member *m, char **argv)
@@ -611,9 +625,11 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 	 * take a member whose root is built; a layered one may not */
 	if (!layers)
 		layers = &none;
-	if (!sv->shutting)
-		m = pool_take(&sv->pool, want_net,
-			      layers->upper || layers->n_lowers ? NULL : rootfs, time_mono_ms());
+	if (!sv->shutting) {
+		_cleanup_free_ char *key = layers->upper || layers->n_lowers ? NULL :
+					   image_key(rootfs);
+		m = pool_take(&sv->pool, want_net, key, time_mono_ms());
+	}
 cold:
 	if (m) {
 		slot = m->slot;
@@ -798,7 +814,7 @@ static int pool_spawn(struct supervisor *sv, int prepared)
 	struct limit_args lim;
 	struct mags_err err = { 0 };
 	const char *used;
-	_cleanup_free_ char *rootfs = NULL, *rundir = NULL;
+	_cleanup_free_ char *rootfs = NULL, *rundir = NULL, *key = NULL;
 	char *argv[24];
 	size_t argc = 0;
 	int sp[2], slot, link = -1, rfd = -1;
@@ -821,7 +837,8 @@ static int pool_spawn(struct supervisor *sv, int prepared)
 	}
 	snprintf(id, sizeof(id), "pool-%d-%u", (int)getpid(), ++sv->pool_seq);
 	/* without a built image, an unprepared member (a job fails anyway) */
-	if (prepared && (rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used)))
+	if (prepared && (rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used)) &&
+	    (key = image_key(rootfs)))
 		rundir = xasprintf("%s/run/%s", sv->cfg->data_dir, id);
 	uid_base_arg(slot, uidbase, sizeof(uidbase));
 	limit_args(sv, &lim);
@@ -836,7 +853,7 @@ static int pool_spawn(struct supervisor *sv, int prepared)
 		ARG("--net"); ARG("nat");
 		ARG("--net-addr"); ARG(netaddr);
 	}
-	if (rootfs) {
+	if (key) {
 		ARG("--rootfs"); ARG(rootfs);
 		ARG("--run-dir"); ARG(rundir);
 	}
@@ -856,9 +873,9 @@ static int pool_spawn(struct supervisor *sv, int prepared)
 	m->spec_fd = sp[0];
 	m->slot = slot;
 	m->link = link;
-	m->rootfs = rootfs;
+	m->rootfs = key;
 	m->run_dir = rundir;
-	rootfs = rundir = NULL;
+	key = rundir = NULL;
 	m->watch = loop_add(sv->loop, rfd, EPOLLIN, pool_member_status, m);
 	pool_add(&sv->pool, m);
 	return 0;
@@ -920,6 +937,28 @@ static void pool_retire(struct pool_member *m)
 	m->ready = 0;
 }
 
+/* Prepared members of an image that was rebuilt since take no job:
+ * let them go (the refill builds new ones). */
+static void pool_retire_stale(struct supervisor *sv)
+{
+	const char *used;
+	_cleanup_free_ char *key = NULL;
+	_cleanup_free_ char *rootfs = NULL;
+	int have = 0;
+
+	for (struct pool_member *m = sv->pool.list; m; m = m->next) {
+		if (!m->rootfs || m->spec_fd < 0)
+			continue;
+		if (!have) {
+			rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used);
+			key = image_key(rootfs);
+			have = 1;
+		}
+		if (!key || strcmp(key, m->rootfs))
+			pool_retire(m);
+	}
+}
+
 /* A job started less than POOL_QUIET_MS ago and not ended: building a
  * member now would slow it down. Not only for the CPUs: moving the
  * member's process into its cgroup (v1) takes the kernel's
@@ -968,6 +1007,7 @@ static void pool_tick(struct supervisor *sv, int64_t now)
 		return;
 	while ((m = pool_excess(&sv->pool, sv->nat)))
 		pool_retire(m);
+	pool_retire_stale(sv);
 	if (pool_refill_in(sv, now) != 0)
 		return;
 	/* a few per loop turn: requests in between see no long stall */

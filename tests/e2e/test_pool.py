@@ -428,6 +428,26 @@ def test_layered_jobs_never_take_a_prepared_member(ps):
     assert pid in members(ps)
 
 
+def test_a_rebuilt_image_retires_members_prepared_from_the_old_one(ps):
+    (old, _), = parked(ps).items()
+    images = ps.data_dir / "images" / "busybox"
+    new = images / "rootfs.new"
+    subprocess.run(["cp", "-a", str(images / "rootfs"), str(new)], check=True)
+    (new / "marker").write_text("rebuilt\n")
+    # like `magsd image build`: the new tree takes the old one's place,
+    # then the old one is deleted
+    os.rename(images / "rootfs", images / "rootfs.old")
+    os.rename(new, images / "rootfs")
+    subprocess.run(["rm", "-rf", str(images / "rootfs.old")], check=True)
+    assert wait_until(lambda: old not in members(ps), 10), "the stale member stays"
+    def fresh():
+        m = {p: a for p, a in parked(ps).items() if p != old}
+        return m or None
+    assert wait_until(fresh, 30)
+    st, out, _, _ = ps.run("cat /marker")
+    assert st["status"] == "completed" and out == "rebuilt\n", (st, out)
+
+
 @pytest.fixture(scope="module")
 def ps2(session_dir, image_cache):
     """A pool that may grow to two: room for an unprepared member."""
