@@ -786,9 +786,9 @@ cold:
 	sb->next = sv->list;
 	sv->list = sb;
 	sv->live++;
-	log_info("job %s %s runtime pid %d (image '%s', uid base %s, network %s%s%s)",
-		 job->id, pooled == 2 ? "took prepared pooled" : pooled ? "took pooled" : "spawned",
-		 (int)pid, used, uidbase,
+	log_info("job %s %s runtime pid %d (image '%s'%s, uid base %s, network %s%s%s)",
+		 job->id, pooled ? "took pooled" : "spawned", (int)pid, used,
+		 pooled == 2 ? " built ahead" : "", uidbase,
 		 link >= 0 ? netaddr : "none",
 		 allow ? " allow " : "", allow ? job->network + 6 : "");
 	crashpoint("job-start:spawned");
