@@ -24,6 +24,7 @@ void pool_init(struct pool *p, int min, int max, int64_t now)
 	p->count = 0;
 	p->last_change = now;
 	p->hits = p->misses = 0;
+	p->owed_prepared = p->owed_bare = 0;
 	p->list = NULL;
 }
 
@@ -44,26 +45,68 @@ static int active(const struct pool_member *m)
 	return m->spec_fd >= 0 && !m->failed;
 }
 
-struct pool_member *pool_take(struct pool *p, int nat, const char *user, int64_t now)
+/* A job of this kind was served or missed: the refill owes one (bounded
+ * by max, so an idle stretch after a burst does not keep a stale mix). */
+static void owe(struct pool *p, int prepared)
 {
+	int *n = prepared ? &p->owed_prepared : &p->owed_bare;
+
+	if (*n < p->max)
+		(*n)++;
+}
+
+static struct pool_member *unlink_member(struct pool *p, struct pool_member **pp)
+{
+	struct pool_member *m = *pp;
+
+	*pp = m->next;
+	m->next = NULL;
+	p->count--;
+	p->hits++;
+	return m;
+}
+
+struct pool_member *pool_take(struct pool *p, int nat, const char *rootfs,
+			      const char *user, int64_t now)
+{
+	struct pool_member **bare = NULL;
+
 	if (!pool_enabled(p))
 		return NULL;
+	owe(p, rootfs != NULL);
 	for (struct pool_member **pp = &p->list, *m; (m = *pp); pp = &m->next) {
 		if (!m->ready || !active(m) || (m->link >= 0) != !!nat)
 			continue;
+		/* a namespace another user's sandbox ran in is not this one's */
 		if (m->owner[0] && (!user || strcmp(m->owner, user)))
 			continue;
-		*pp = m->next;
-		m->next = NULL;
-		p->count--;
-		p->hits++;
-		return m;
+		if (!m->rootfs) {
+			if (!bare)
+				bare = pp;
+			continue;
+		}
+		/* a layered job or another image never gets a prepared member */
+		if (rootfs && !strcmp(m->rootfs, rootfs))
+			return unlink_member(p, pp);
 	}
+	if (bare)
+		return unlink_member(p, bare);
 	p->misses++;
 	if (p->target < p->max)
 		p->target++;
 	p->last_change = now;
 	return NULL;
+}
+
+int pool_next_prepared(struct pool *p)
+{
+	if (p->owed_bare > 0) {
+		p->owed_bare--;
+		return 0;
+	}
+	if (p->owed_prepared > 0)
+		p->owed_prepared--;
+	return 1;
 }
 
 struct pool_member *pool_remove_pid(struct pool *p, pid_t pid)

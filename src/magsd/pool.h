@@ -13,6 +13,12 @@
  * member (a miss) raises it by one, up to max; POOL_SHRINK_MS without a
  * miss lowers it by one, down to min. Members above the target are let
  * go (pool_excess). min = max = 0 disables the pool.
+ *
+ * Kinds: a "prepared" member (rootfs set) parks with its root filesystem
+ * built from one image and takes only plain jobs on that image (no
+ * workspace, no snapshot layers); an unprepared one takes any job. A
+ * plain job prefers a prepared member. Each take or miss owes the pool
+ * a member of the job's kind; refills pay the debts (pool_next_prepared).
  */
 #ifndef MAGS_MAGSD_POOL_H
 #define MAGS_MAGSD_POOL_H
@@ -35,6 +41,8 @@ struct pool_member {
 	struct loop_watch *watch;    /* on status_fd */
 	int slot;                    /* uid-base slot it holds */
 	int link;                    /* network link it holds, -1 = no network */
+	char *rootfs;                /* prepared: the image its root is built from, as a key
+				      * (supervisor.c: path and inode; owned), NULL = not prepared */
 	int ready;                   /* said "pooled": parked, may be taken */
 	char owner[32];              /* its kept network namespace last ran a
 	                              * sandbox of this user ("" = none): only
@@ -50,6 +58,7 @@ struct pool {
 	int count;                   /* members listed (retired ones included) */
 	int64_t last_change;         /* last miss or shrink, monotonic ms */
 	unsigned long hits, misses;
+	int owed_prepared, owed_bare; /* members of each kind taken or missed, not yet respawned */
 	struct pool_member *list;
 };
 
@@ -61,8 +70,18 @@ int pool_enabled(const struct pool *p);
 void pool_add(struct pool *p, struct pool_member *m);
 
 /* Take a ready member whose network matches (link >= 0 iff nat) off the
- * list, counting a hit; NULL (a miss, the target grows) if none. */
-struct pool_member *pool_take(struct pool *p, int nat, const char *user, int64_t now);
+ * list, counting a hit; NULL (a miss, the target grows) if none. rootfs:
+ * a plain job's image (the same kind of key as the members'), which a
+ * prepared member of that image may take (preferred); NULL for a job
+ * with layers, which only an unprepared member may take. user: the job's;
+ * a member whose kept network namespace another user's sandbox ran in
+ * is never taken (network.h). */
+struct pool_member *pool_take(struct pool *p, int nat, const char *rootfs,
+			      const char *user, int64_t now);
+
+/* Which kind the next member spawned should be: 1 prepared, 0 not
+ * (pays one debt; prepared when nothing is owed). */
+int pool_next_prepared(struct pool *p);
 
 /* Off the list by pid (it was reaped); NULL if not a member. */
 struct pool_member *pool_remove_pid(struct pool *p, pid_t pid);

@@ -157,6 +157,7 @@ void supervisor_free(struct supervisor *sv)
 			close(m->status_fd);
 		if (m->spec_fd >= 0)
 			close(m->spec_fd);
+		free(m->rootfs);
 		free(m);
 	}
 	while (sv->list) {
@@ -531,6 +532,20 @@ static void uid_base_arg(int slot, char *buf, size_t n)
 		 (long long)SUPERVISOR_UID_BASE + (long long)slot * SUPERVISOR_UID_RANGE);
 }
 
+/* What a prepared pool member's root is built from: the image's path
+ * and the identity of its directory (a rebuilt image is renamed over
+ * the old one, which is then deleted: a member of the old one must not
+ * take a job). NULL if it cannot be read. */
+static char *image_key(const char *rootfs)
+{
+	struct stat st;
+
+	if (!rootfs || stat(rootfs, &st) < 0)
+		return NULL;
+	return xasprintf("%s@%llu:%llu", rootfs, (unsigned long long)st.st_dev,
+			 (unsigned long long)st.st_ino);
+}
+
 /* Hand a pooled member its job: argv (NUL-terminated strings) in a memfd,
  * over its stdin socket. 0 or -errno. */
 static int pool_send_job(struct pool_member *m, char **argv)
@@ -632,8 +647,15 @@ int supervisor_spawn(struct supervisor *sv, const struct job *job,
 			log_info("job %s: allow list %s is %s", job->id, job->network + 6, resolved);
 	}
 	want_net = sv->nat && !(job->network && !strcmp(job->network, "none"));
-	if (!sv->shutting)
-		m = pool_take(&sv->pool, want_net, job->user_id, time_mono_ms());
+	/* a plain job (the server's image, no workspace, no snapshots) may
+	 * take a member whose root is built; a layered one may not */
+	if (!layers)
+		layers = &none;
+	if (!sv->shutting) {
+		_cleanup_free_ char *key = layers->upper || layers->n_lowers ? NULL :
+					   image_key(rootfs);
+		m = pool_take(&sv->pool, want_net, key, job->user_id, time_mono_ms());
+	}
 cold:
 	if (m) {
 		slot = m->slot;
@@ -685,8 +707,6 @@ cold:
 	limit_args(sv, &lim);
 	snprintf(loglimit, sizeof(loglimit), "%lld", (long long)sv->cfg->log_limit);
 
-	if (!layers)
-		layers = &none;
 	argv = xcalloc(36 + 4 + 6 + 2 * (NETCFG_ALLOW_MAX + n_env + layers->n_lowers +
 				     layers->n_copy_in), sizeof(char *));
 #define ARG(x) (argv[argc++] = (char *)(x))
@@ -767,11 +787,12 @@ cold:
 			goto cold;
 		}
 		/* its status pipe is the job's from now on */
-		pooled = 1;
+		pooled = m->rootfs ? 2 : 1;
 		pid = m->pid;
 		loop_remove(sv->loop, m->watch);
 		rfd = m->status_fd;
 		close(m->spec_fd);
+		free(m->rootfs);
 		free(m);
 	} else {
 		pid = start_runtime(sv, argv, -1, netns_fd, &rfd, err);
@@ -804,8 +825,9 @@ cold:
 	sb->next = sv->list;
 	sv->list = sb;
 	sv->live++;
-	log_info("job %s %s runtime pid %d (image '%s', uid base %s, network %s%s%s)",
-		 job->id, pooled ? "took pooled" : "spawned", (int)pid, used, uidbase,
+	log_info("job %s %s runtime pid %d (image '%s'%s, uid base %s, network %s%s%s)",
+		 job->id, pooled ? "took pooled" : "spawned", (int)pid, used,
+		 pooled == 2 ? " built ahead" : "", uidbase,
 		 link >= 0 ? netaddr : "none",
 		 allow ? " allow " : "", allow ? job->network + 6 : "");
 	crashpoint("job-start:spawned");
@@ -831,13 +853,17 @@ fail_slot_early:
 /* ---- the warm pool's members (pool.h) ---- */
 
 /* Spawn one member: the job-independent part of a sandbox with the
- * server's limits and network, parked until a job is sent. 0 or -1. */
-static int pool_spawn(struct supervisor *sv)
+ * server's limits and network, parked until a job is sent. prepared:
+ * with its root filesystem built from the server's image too (on a run
+ * dir of its own, which the runtime removes). 0 or -1. */
+static int pool_spawn(struct supervisor *sv, int prepared)
 {
 	char id[64], uidbase[24], netaddr[24];
 	struct limit_args lim;
 	struct mags_err err = { 0 };
-	char *argv[24];
+	const char *used;
+	_cleanup_free_ char *rootfs = NULL, *rundir = NULL, *key = NULL;
+	char *argv[28];
 	size_t argc = 0;
 	int sp[2], slot, link = -1, rfd = -1, netns_fd = -1;
 	pid_t pid;
@@ -858,6 +884,18 @@ static int pool_spawn(struct supervisor *sv)
 		goto fail;
 	}
 	snprintf(id, sizeof(id), "pool-%d-%u", (int)getpid(), ++sv->pool_seq);
+	/* without a built image, an unprepared member (a job fails anyway) */
+	/* its root is built on its slot's run dir (made once, kept: see
+	 * supervisor_spawn) */
+	if (prepared && (rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used)) &&
+	    (key = image_key(rootfs))) {
+		rundir = xasprintf("%s/run/slot-%d", sv->cfg->data_dir, slot);
+		if (mkdir(rundir, 0700) < 0 && errno != EEXIST) {
+			log_warn("pool: create '%s': %s", rundir, strerror(errno));
+			free(key);
+			key = NULL;
+		}
+	}
 	uid_base_arg(slot, uidbase, sizeof(uidbase));
 	limit_args(sv, &lim);
 #define ARG(x) (argv[argc++] = (char *)(x))
@@ -873,6 +911,10 @@ static int pool_spawn(struct supervisor *sv)
 		if ((netns_fd = network_link_netns(&sv->links, link)) >= 0) {
 			ARG("--netns-fd"); ARG(SUPERVISOR_NETNS_FD_ARG);
 		}
+	}
+	if (key) {
+		ARG("--rootfs"); ARG(rootfs);
+		ARG("--run-dir"); ARG(rundir);
 	}
 	argv[argc] = NULL;
 #undef ARG
@@ -892,6 +934,8 @@ static int pool_spawn(struct supervisor *sv)
 	m->link = link;
 	if (link >= 0 && network_link_owner(&sv->links, link))
 		snprintf(m->owner, sizeof(m->owner), "%s", network_link_owner(&sv->links, link));
+	m->rootfs = key;
+	key = NULL;
 	m->watch = loop_add(sv->loop, rfd, EPOLLIN, pool_member_status, m);
 	pool_add(&sv->pool, m);
 	return 0;
@@ -957,6 +1001,28 @@ static void pool_retire(struct pool_member *m)
 	m->ready = 0;
 }
 
+/* Prepared members of an image that was rebuilt since take no job:
+ * let them go (the refill builds new ones). */
+static void pool_retire_stale(struct supervisor *sv)
+{
+	const char *used;
+	_cleanup_free_ char *key = NULL;
+	_cleanup_free_ char *rootfs = NULL;
+	int have = 0;
+
+	for (struct pool_member *m = sv->pool.list; m; m = m->next) {
+		if (!m->rootfs || m->spec_fd < 0)
+			continue;
+		if (!have) {
+			rootfs = supervisor_image_rootfs(sv->cfg->data_dir, sv->image, &used);
+			key = image_key(rootfs);
+			have = 1;
+		}
+		if (!key || strcmp(key, m->rootfs))
+			pool_retire(m);
+	}
+}
+
 /* A job started less than POOL_QUIET_MS ago and not ended: building a
  * member now would slow it down. Not only for the CPUs: moving the
  * member's process into its cgroup (v1) takes the kernel's
@@ -1005,6 +1071,7 @@ static void pool_tick(struct supervisor *sv, int64_t now)
 		return;
 	while ((m = pool_excess(&sv->pool, sv->nat)))
 		pool_retire(m);
+	pool_retire_stale(sv);
 	if (pool_refill_in(sv, now) != 0)
 		return;
 	/* a few per loop turn: requests in between see no long stall */
@@ -1012,7 +1079,7 @@ static void pool_tick(struct supervisor *sv, int64_t now)
 	if (n > POOL_SPAWN_BATCH)
 		n = POOL_SPAWN_BATCH;
 	while (n-- > 0 && sv->live + pool_count(&sv->pool) < SUPERVISOR_MAX_SLOTS) {
-		if (pool_spawn(sv) < 0) {
+		if (pool_spawn(sv, pool_next_prepared(&sv->pool)) < 0) {
 			sv->pool_backoff = sv->pool_backoff ? sv->pool_backoff * 2 : 1000;
 			if (sv->pool_backoff > 60000)
 				sv->pool_backoff = 60000;
@@ -1048,6 +1115,7 @@ static int pool_reaped(struct supervisor *sv, pid_t pid, int wstatus)
 	sv->slots[m->slot] = 0;
 	if (m->link >= 0)
 		network_link_release(&sv->links, m->link, NULL);
+	free(m->rootfs);
 	free(m);
 	return 1;
 }

@@ -28,9 +28,11 @@ const char args_usage[] =
 	"                        (-- SCRIPT | --script-file FILE)\n"
 	"       mags-runtime run --pool --id NAME [--uid-base N] [--memory-mb N]\n"
 	"                        [--cpus N.N] [--pids N] [--net none|nat] [--net-addr A.B.C.D/30]\n"
-	"                        [--netns-fd N]\n"
+	"                        [--netns-fd N] [--rootfs DIR --run-dir DIR]\n"
 	"                        (builds the job-independent part, says 'pooled' on fd 3,\n"
-	"                        then reads the job's 'run' arguments from stdin)\n"
+	"                        then reads the job's 'run' arguments from stdin; with\n"
+	"                        --rootfs its root filesystem is built before it parks,\n"
+	"                        and it takes only jobs on that image without layers)\n"
 	"       mags-runtime exec --control SOCKET [--timeout SEC] [--cwd DIR]\n"
 	"                        [--env KEY=VALUE]... -- COMMAND\n"
 	"       mags-runtime status --control SOCKET\n"
@@ -435,13 +437,20 @@ int args_parse(int argc, char **argv, struct runtime_config *cfg,
 	if (cfg->pool) {
 		if (!cfg->id)
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL, "missing --id");
-		if (i < argc || cfg->script_file || cfg->rootfs || cfg->log_path ||
-		    cfg->run_dir || cfg->n_net_allow || cfg->keep_alive || cfg->control ||
+		if (i < argc || cfg->script_file || cfg->log_path ||
+		    cfg->n_net_allow || cfg->keep_alive || cfg->control ||
 		    cfg->state_file || cfg->upper || cfg->n_lower || cfg->n_copyin || cfg->n_env)
 			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
 				       "--pool takes only --id, --uid-base, --memory-mb, --cpus, "
-				       "--pids, --net, --net-addr and --netns-fd: the job comes "
-				       "on stdin");
+				       "--pids, --net, --net-addr, --netns-fd, --rootfs and "
+				       "--run-dir: the job comes on stdin");
+		/* A prepared member builds its root filesystem on its own run
+		 * dir before it parks: it needs both. */
+		if (!cfg->rootfs != !cfg->run_dir)
+			return err_set(err, MAGS_E_BAD_REQUEST, EINVAL,
+				       "--pool with --%s needs --%s too",
+				       cfg->rootfs ? "rootfs" : "run-dir",
+				       cfg->rootfs ? "run-dir" : "rootfs");
 		return 0;
 	}
 	if (!cfg->id || !cfg->rootfs || !cfg->log_path || !cfg->run_dir)

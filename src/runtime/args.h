@@ -81,7 +81,10 @@ struct runtime_config {
 	 * from an earlier sandbox of the same link (net.h); -1 = make one. */
 	int netns_fd;
 	/* --pool: a warm-pool member (sandbox.c): build the job-independent
-	 * part, then read the job on stdin. */
+	 * part, then read the job on stdin. With --rootfs (and --run-dir, its
+	 * own scratch) a "prepared" member: its root filesystem is built
+	 * before it parks, and it takes only jobs on that image without
+	 * workspace or snapshot layers. */
 	int pool;
 	const char *script;      /* after "--"; NULL with --script-file */
 	const char *script_file; /* --script-file: read by the supervisor */

@@ -8,13 +8,19 @@
  *                          CHANNEL_FILE   a --copy-in file (fd), msg = the
  *                                         path inside the sandbox
  *                          CHANNEL_GO     ids mapped, cgroup joined; the
- *                                         idmapped image mount attached
+ *                                         idmapped image mount attached.
+ *                                         A prepared pool member gets two:
+ *                                         with the image before it parks,
+ *                                         and one without an fd with its
+ *                                         job (it takes no CHANNEL_LAYER)
  *                          CHANNEL_SPEC, CHANNEL_LOG, CHANNEL_CONTROL
  *                                         (warm-pool member only, first):
  *                                         the job's arguments (a memfd of
  *                                         NUL-terminated strings), its log,
  *                                         its control socket
- *   sandbox -> supervisor  CHANNEL_READY  the script is running
+ *   sandbox -> supervisor  CHANNEL_READY  the script is running (a
+ *                                         prepared pool member: first,
+ *                                         its root is built)
  *                          CHANNEL_ERROR  set-up failed: the message
  *                          CHANNEL_SCRIPT_EXIT  (--keep-alive) the script
  *                                         ended: msg = its exit code

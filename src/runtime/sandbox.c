@@ -31,11 +31,14 @@
  *   C3 OOM and timeout records, usage
  *      (from the cgroup), teardown, report
  *
- * The A steps do not depend on the job: a future warm pool can run them
- * ahead of time and park P before GO (with its uid range and cgroup), so
- * taking a sandbox only costs the B steps. The job-specific data (image,
- * script, env, hostname, log fd) would then travel with GO instead of
- * through the copy of the config that clone gives P.
+ * The A steps do not depend on the job: the warm pool (--pool) runs them
+ * ahead of time and parks P before GO (with its uid range and cgroup), so
+ * taking a sandbox only costs the B steps; the job (CHANNEL_SPEC, log,
+ * control socket) travels over the channel instead of through the copy
+ * of the config that clone gives P. A prepared member (--pool --rootfs)
+ * also runs B2-B4 before it parks, from an image sent with a first GO,
+ * on a run dir of its own: taken, it only sets the hostname, places the
+ * uploads and runs B5-B6. It takes no layers.
  *
  * P is cloned straight into the new pid namespace, so it is the
  * sandbox's pid 1 from the start and S waits on it directly: one fork
@@ -110,8 +113,6 @@ static void child_fail(int sock, struct mags_err *err)
 		}                                        \
 	} while (0)
 
-/* The sandbox's first process. Entered right after clone in all new
- * namespaces but the cgroup one; never returns. */
 /* P: what the supervisor sends before and with GO. */
 struct handover {
 	struct mounts_layers layers;
@@ -123,8 +124,11 @@ struct handover {
 };
 
 /* Receive layers and files until GO. 1 on GO, 0 if the supervisor gave
- * up (it reports why), -1 on a protocol error. */
-static int receive_handover(int sock, struct handover *h)
+ * up (it reports why), -1 with err set on a protocol error. GO carries
+ * the image, except for a prepared pool member's job (prepared: its
+ * root filesystem is built, so it takes no image and no layers). */
+static int receive_handover(int sock, struct handover *h, int prepared,
+			    struct mags_err *err)
 {
 	h->layers.image = h->layers.upper = -1;
 	h->spec = h->log = h->control = h->sysfs = -1;
@@ -134,12 +138,22 @@ static int receive_handover(int sock, struct handover *h)
 
 		if (r <= 0)
 			return 0;
-		if (fd < 0)
-			return kind == CHANNEL_GO ? -1 : 0;
-		switch (kind) {
-		case CHANNEL_GO:
+		if (kind == CHANNEL_GO && prepared == (fd < 0)) {
 			h->layers.image = fd;
 			return 1;
+		}
+		if (kind == CHANNEL_LAYER && prepared) {
+			if (fd >= 0)
+				close(fd);
+			return err_set(err, MAGS_E_INTERNAL, EPROTO,
+				       "a prepared pool member takes no workspace or snapshot "
+				       "layers"), -1;
+		}
+		if (fd < 0)
+			return kind == CHANNEL_GO ?
+			       (err_set(err, MAGS_E_INTERNAL, EPROTO,
+					"set-up channel: unexpected message"), -1) : 0;
+		switch (kind) {
 		case CHANNEL_LAYER:
 			if (!strcmp(msg, "upper") && h->layers.upper < 0) {
 				h->layers.upper = fd;
@@ -184,7 +198,8 @@ static int receive_handover(int sock, struct handover *h)
 			break;
 		}
 		close(fd);
-		return -1;
+		return err_set(err, MAGS_E_INTERNAL, EPROTO,
+			       "set-up channel: unexpected message"), -1;
 	}
 }
 
@@ -218,71 +233,35 @@ static int spec_parse(int fd, struct runtime_config *cfg, struct mags_err *err)
 	return 0;
 }
 
-/* The sandbox's first process. Entered right after clone in all new
- * namespaces but the cgroup one; never returns. */
-__attribute__((noreturn))
-static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd,
-			  int control_fd)
+/* A member's own mount namespace, a copy of the host's mounts as they
+ * are now, made private. A parked member that held such a copy would
+ * keep every workspace disk mounted since it was cloned busy after the
+ * host unmounts it (the copies are private): an unprepared member makes
+ * it when it is taken, a prepared one right before it builds its root
+ * and drops the copy with pivot_root. */
+static void new_mount_ns(int sock)
 {
 	struct mags_err err = { 0 };
-	struct handover h = { 0 };
-	int scratch, r;
-	const int keep[] = { sock, log_fd, control_fd };
 
-	/* Nothing of the supervisor's (the status pipe, its signalfd, the
-	 * other end of the channel, whatever magsd left open) may reach
-	 * the sandbox. */
-	if (fd_close_all_except(keep, 3) < 0) {
-		err_sys(&err, errno, "close inherited fds");
+	if (unshare(CLONE_NEWNS) < 0) {
+		err_sys(&err, errno, "unshare");
+		err_wrap(&err, "mount namespace");
 		child_fail(sock, &err);
 	}
+	STEP(mounts_make_private(&err), "mounts");
+}
 
-	/* A4. Job-independent: make our copy of the host's mounts private
-	 * (nothing below propagates back). A pool member has no mount
-	 * namespace of its own yet (see clone_sandbox): it copies the host's
-	 * mounts when it is taken. The network namespace is the
-	 * supervisor's, ready (net_ns_open). */
-	if (!cfg->pool)
-		STEP(mounts_make_private(&err), "mounts");
-	trace('P', "A4 private mounts");
+/* B2-B4 without the hostname: cgroup namespace, scratch tmpfs on
+ * run_dir, become the sandbox's root, overlay, /proc /dev /sys (sysfs:
+ * the supervisor's mount of our network namespace's, or -1), pivot_root.
+ * Afterwards nothing of the host's tree is left in our mount namespace.
+ * Releases layers' fds and sysfs. */
+static void build_root(const char *run_dir, unsigned memory_mb,
+		       struct mounts_layers *layers, int sysfs, int sock)
+{
+	struct mags_err err = { 0 };
+	int scratch;
 
-	/* Wait for the supervisor: maps written, cgroup joined, layers
-	 * and files. */
-	r = receive_handover(sock, &h);
-	if (r == 0)
-		_exit(1); /* the supervisor failed and reports it */
-	if (r < 0) {
-		err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: unexpected message");
-		child_fail(sock, &err);
-	}
-	/* A pool member learns its job now (the supervisor checked it). */
-	if (cfg->pool) {
-		static struct runtime_config job;
-
-		if (h.spec < 0 || h.log < 0) {
-			err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: no job");
-			child_fail(sock, &err);
-		}
-		STEP(spec_parse(h.spec, &job, &err), "pool");
-		/* A parked member that held a copy of the host's mounts would
-		 * keep every workspace disk mounted since it was cloned busy
-		 * after the host unmounts it (the copies are private). Copy
-		 * the host's mounts now, as they are when the job starts. */
-		if (unshare(CLONE_NEWNS) < 0) {
-			err_sys(&err, errno, "unshare");
-			err_wrap(&err, "mount namespace");
-			child_fail(sock, &err);
-		}
-		STEP(mounts_make_private(&err), "mounts");
-		close(h.spec);
-		job.title = cfg->title;
-		job.title_len = cfg->title_len;
-		cfg = &job;
-		log_fd = h.log;
-		control_fd = h.control;
-	}
-
-	trace('P', "GO");
 	/* B2. We are in the job's cgroup now: make it our cgroup root. */
 	if (unshare(CLONE_NEWCGROUP) < 0) {
 		err_sys(&err, errno, "unshare");
@@ -293,7 +272,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	/* B3. Scratch tmpfs on the run dir, while we are still host uid 0
 	 * and may walk the (root-only) path to it; then hold it by fd and
 	 * become the sandbox's root, who owns it. */
-	scratch = mounts_scratch(cfg->run_dir, cfg->memory_mb, &err);
+	scratch = mounts_scratch(run_dir, memory_mb, &err);
 	if (scratch < 0) {
 		err_wrap(&err, "rootfs");
 		child_fail(sock, &err);
@@ -309,7 +288,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 			_exit(1);
 	}
 	if (fchdir(scratch) < 0) {
-		err_sys(&err, errno, "chdir '%s'", cfg->run_dir);
+		err_sys(&err, errno, "chdir '%s'", run_dir);
 		err_wrap(&err, "rootfs");
 		child_fail(sock, &err);
 	}
@@ -318,17 +297,106 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	/* B4. The root filesystem and the kernel interfaces, then drop
 	 * the host's tree. */
 	trace('P', "B3 scratch, root");
-	STEP(mounts_rootfs(&h.layers, &err), "rootfs");
+	STEP(mounts_rootfs(layers, &err), "rootfs");
 	trace('P', "B4 overlay");
-	STEP(mounts_system("root", h.sysfs, &err), "mounts");
+	STEP(mounts_system("root", sysfs, &err), "mounts");
 	trace('P', "B4 proc dev sys");
+	STEP(mounts_pivot("root", &err), "pivot_root");
+	trace('P', "B4 pivot_root");
+}
+
+/* The sandbox's first process. Entered right after clone in all new
+ * namespaces but the cgroup one; never returns. */
+__attribute__((noreturn))
+static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd,
+			  int control_fd)
+{
+	struct mags_err err = { 0 };
+	struct handover h = { 0 };
+	const int prepared = cfg->pool && cfg->rootfs;
+	int r;
+	const int keep[] = { sock, log_fd, control_fd };
+
+	/* Nothing of the supervisor's (the status pipe, its signalfd, the
+	 * other end of the channel, whatever magsd left open) may reach
+	 * the sandbox. */
+	if (fd_close_all_except(keep, 3) < 0) {
+		err_sys(&err, errno, "close inherited fds");
+		child_fail(sock, &err);
+	}
+
+	/* A4. Job-independent: make our copy of the host's mounts private
+	 * (nothing below propagates back). A pool member has no mount
+	 * namespace of its own yet (see clone_sandbox, new_mount_ns). The
+	 * network namespace is the supervisor's, ready (net_ns_open). */
+	if (!cfg->pool)
+		STEP(mounts_make_private(&err), "mounts");
+	trace('P', "A4 private mounts");
+
+	/* A prepared pool member builds its root on its own run dir from
+	 * the image the supervisor sends with a first GO (no layers, no
+	 * files), says READY and parks there, holding nothing of the
+	 * host's mounts. */
+	if (prepared) {
+		r = receive_handover(sock, &h, 0, &err);
+		if (r == 0)
+			_exit(1);
+		if (r < 0)
+			child_fail(sock, &err);
+		if (h.layers.n_lower || h.layers.upper >= 0 || h.n_file || h.spec >= 0 ||
+		    h.log >= 0 || h.control >= 0) {
+			err_set(&err, MAGS_E_INTERNAL, EPROTO,
+				"set-up channel: a prepared member gets only the image");
+			child_fail(sock, &err);
+		}
+		new_mount_ns(sock);
+		build_root(cfg->run_dir, cfg->memory_mb, &h.layers, h.sysfs, sock);
+		if (channel_send(sock, CHANNEL_READY, NULL, -1) < 0)
+			_exit(1);
+		trace('P', "parked, root built");
+		memset(&h, 0, sizeof(h));
+	}
+
+	/* Wait for the supervisor: maps written, cgroup joined, layers
+	 * and files (a pool member: its job first). */
+	r = receive_handover(sock, &h, prepared, &err);
+	if (r == 0)
+		_exit(1); /* the supervisor failed and reports it */
+	if (r < 0)
+		child_fail(sock, &err);
+	/* A pool member learns its job now (the supervisor checked it). */
+	if (cfg->pool) {
+		static struct runtime_config job;
+
+		if (h.spec < 0 || h.log < 0) {
+			err_set(&err, MAGS_E_INTERNAL, EPROTO, "set-up channel: no job");
+			child_fail(sock, &err);
+		}
+		STEP(spec_parse(h.spec, &job, &err), "pool");
+		if (prepared && (job.upper || job.n_lower || strcmp(job.rootfs, cfg->rootfs))) {
+			err_set(&err, MAGS_E_INTERNAL, EINVAL,
+				"pool: a prepared member takes only jobs on its image '%s' "
+				"without workspace or snapshot layers", cfg->rootfs);
+			child_fail(sock, &err);
+		}
+		if (!prepared)
+			new_mount_ns(sock);
+		close(h.spec);
+		job.title = cfg->title;
+		job.title_len = cfg->title_len;
+		cfg = &job;
+		log_fd = h.log;
+		control_fd = h.control;
+	}
+
+	trace('P', "GO");
+	if (!prepared)
+		build_root(cfg->run_dir, cfg->memory_mb, &h.layers, h.sysfs, sock);
 	if (sethostname(cfg->hostname, strlen(cfg->hostname)) < 0) {
 		err_sys(&err, errno, "sethostname '%s'", cfg->hostname);
 		err_wrap(&err, "hostname");
 		child_fail(sock, &err);
 	}
-	STEP(mounts_pivot("root", &err), "pivot_root");
-	trace('P', "B4 pivot_root");
 
 	/* B4b. Uploads, written as the sandbox's root into its own tree
 	 * (no host path is reachable any more). */
@@ -373,6 +441,8 @@ struct supervisor {
 	int control_fd;     /* listening exec socket (--control), P's after clone */
 	int made_run_dir;
 	int made_control;
+	const char *pool_run_dir; /* a prepared member's own scratch, made by us */
+	int prepared;       /* a prepared member: P's root is built (GO has no image) */
 	pid_t pid;          /* the sandbox's pid 1, host pid */
 	struct net_link net; /* --net nat: the veth and its firewall entry */
 	int netns;          /* the sandbox's network namespace (net_ns_open) */
@@ -449,6 +519,8 @@ static void teardown_rest(struct supervisor *s)
 	 * lived in the sandbox's mount namespace, gone with it. */
 	if (s->made_run_dir)
 		rm_rf(s->cfg->run_dir);
+	if (s->pool_run_dir)
+		rm_rf(s->pool_run_dir);
 	if (s->control_fd >= 0)
 		close(s->control_fd);
 	if (s->made_control)
@@ -705,6 +777,15 @@ static int send_handover(struct supervisor *s, struct mags_err *err)
 		if (send_one(s, CHANNEL_FILE, cfg->copyin[i].path, fd, err) < 0)
 			return -1;
 	}
+	/* A prepared member has its root built (prepare): GO alone. */
+	if (s->prepared) {
+		if (channel_send(s->sock, CHANNEL_GO, NULL, -1) < 0) {
+			if (wait_ready(s, err) >= 0)
+				err_set(err, MAGS_E_INTERNAL, EIO, "sandbox: init exited during set-up");
+			return -1;
+		}
+		return 0;
+	}
 	/* The sandbox's /sys: a sysfs of its network namespace, which only
 	 * we may mount (the host owns it). Where the kernel refuses (a host
 	 * whose own /sys is partly hidden) P falls back to an empty one. */
@@ -833,6 +914,9 @@ static int pool_fits(const struct runtime_config *pool, const struct runtime_con
 	     (job->has_net_addr && (job->net_addr.addr != pool->net_addr.addr ||
 				    job->net_addr.prefix != pool->net_addr.prefix))))
 		return 0;
+	/* A prepared member's root is its image without layers (prepare). */
+	if (pool->rootfs && (job->upper || job->n_lower || strcmp(job->rootfs, pool->rootfs)))
+		return 0;
 	return 1;
 }
 
@@ -841,24 +925,43 @@ static int pool_fits(const struct runtime_config *pool, const struct runtime_con
  * rewrite the argv strings in place (never the environment's). */
 static void retitle(const struct runtime_config *pool, const char *id)
 {
-	const char *tail[] = { "run", "--id", id, "--from-pool" };
+	const char *tail[] = { "run", "--id", id, "--from-pool", "--prepared" };
+	const size_t n_tail = pool->rootfs ? 5 : 4;
 	size_t n, need;
 	char *p;
 
 	if (!pool->title)
 		return;
 	n = need = strlen(pool->title) + 1;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < n_tail; i++)
 		need += strlen(tail[i]) + 1;
 	if (need > pool->argv_len)
 		return;
 	p = pool->title + n;
 	memset(p, 0, pool->argv_len - n);
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < n_tail; i++) {
 		size_t k = strlen(tail[i]) + 1;
 		memcpy(p, tail[i], k);
 		p += k;
 	}
+}
+
+/* A prepared pool member (--pool --rootfs): B1 for its image alone, then
+ * P builds its root (B2-B4, on its own run dir) before it parks. 1 when
+ * P said READY, 0 if we were let go meanwhile, -1 on error. */
+static int prepare(struct supervisor *s, struct mags_err *err)
+{
+	/* its /sys first (see send_handover) */
+	int fd = net_sysfs_fd(s->netns, s->host_ns);
+
+	if (fd >= 0 && send_one(s, CHANNEL_LAYER, "sys", fd, err) < 0)
+		return -1;
+	fd = mounts_idmapped_tree(s->cfg->rootfs, s->pid, 0, err);
+	if (fd < 0)
+		return err_wrap(err, "rootfs"), -1;
+	if (send_one(s, CHANNEL_GO, NULL, fd, err) < 0)
+		return -1;
+	return wait_ready(s, err);
 }
 
 /* Warm-pool member: A1-A7 are done. Say "pooled" and wait for the job
@@ -914,6 +1017,10 @@ static int park(struct supervisor *s, struct runtime_config *job, struct mags_er
 	retitle(&pool, job->id);
 	if (!pool_fits(&pool, job))
 		return err_set(err, MAGS_E_INTERNAL, EINVAL,
+			       pool.rootfs ?
+			       "pool: the job's ids, limits, network, image or layers differ from "
+			       "the prepared sandbox's (it takes only jobs on its image without "
+			       "workspace or snapshot layers)" :
 			       "pool: the job's ids, limits or network differ from the pooled sandbox's"), -1;
 
 	/* Now the job's own host side: its cgroup name (usage, teardown and
@@ -978,6 +1085,20 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	/* A0 (a pool member does it once it has its job, in park). */
 	if (!cfg->pool && job_check(&job, &err) < 0)
 		return fail(&s, &err);
+	if (cfg->pool && cfg->rootfs) {
+		struct stat st = { 0 };
+
+		/* Our own copies: retitle overwrites the argv strings. */
+		job.rootfs = xstrdup(job.rootfs);
+		job.run_dir = xstrdup(job.run_dir);
+
+		if (stat(cfg->rootfs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			err_sys(&err, errno && !st.st_mode ? errno : ENOTDIR, "'%s'", cfg->rootfs);
+			err_wrap(&err, "rootfs");
+			return fail(&s, &err);
+		}
+		s.prepared = 1;
+	}
 
 	trace('S', "A0 checks");
 	/* A1. */
@@ -989,9 +1110,23 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	s.have_cg = 1;
 
 	trace('S', "A1 cgroup");
-	/* A2. */
+	/* A2. A prepared member's scratch is a run dir of its own (the
+	 * job's is not known yet). */
 	if (!cfg->pool && job_open(&s, &err) < 0)
 		return fail(&s, &err);
+	if (s.prepared) {
+		/* magsd's per-slot dir stays; one we make, we remove */
+		if (mkdir(cfg->run_dir, 0700) == 0) {
+			s.pool_run_dir = cfg->run_dir;
+		} else if (errno != EEXIST) {
+			if ((r = mkdir_p(cfg->run_dir, 0700)) < 0) {
+				err_sys(&err, -r, "mkdir '%s'", cfg->run_dir);
+				err_wrap(&err, "run-dir");
+				return fail(&s, &err);
+			}
+			s.pool_run_dir = cfg->run_dir;
+		}
+	}
 
 	/* A3. The network namespace first (made here, or a kept one), then
 	 * P cloned inside it. */
@@ -1069,7 +1204,13 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	trace('S', "A7 network");
 	/* Warm pool: parked here until magsd hands us a job. */
 	if (cfg->pool) {
-		r = park(&s, &job, &err);
+		r = 1;
+		if (s.prepared) {
+			r = prepare(&s, &err);
+			trace('S', "prepared: root built");
+		}
+		if (r > 0)
+			r = park(&s, &job, &err);
 		if (r < 0)
 			return fail(&s, &err);
 		if (r == 0) {

@@ -3,17 +3,26 @@
 one; jobs the pool cannot serve fall back to the cold path; the pool
 refills; shutdown (or magsd dying) leaves nothing behind.
 
+Prepared members (`--pool --rootfs IMAGE --run-dir DIR`) park with their
+root filesystem built and pivoted into: they take plain jobs of their
+image only, hold nothing of the host's mounts while parked, and a job
+with a workspace or snapshot layers gets an unprepared member or the
+cold path.
+
 Real magsd, real sandboxes (busybox)."""
 import glob
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import descendants, is_pool_member, make_server, need, wait_until
+from conftest import RUNTIME, descendants, is_pool_member, make_server, need, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -304,3 +313,232 @@ def test_members_do_not_outlive_a_killed_magsd(session_dir, image_cache):
     assert wait_until(lambda: not any(cgroup_dirs(n) for n in names), 10), names
     assert wait_until(lambda: not any(link_exists(l) for l in links), 30), links
     s.stop()
+
+
+# ---- prepared members --------------------------------------------------------
+
+def sandbox_of(pid):
+    """The sandbox's pid 1 of a member's runtime (its only child)."""
+    kids = [p for p in descendants(pid, pool=True) if _parent(p) == pid]
+    return kids[0] if kids else None
+
+
+def mountinfo(pid):
+    with open("/proc/%d/mountinfo" % pid) as f:
+        return [l.split() for l in f.read().splitlines()]
+
+
+def upload(s, name, content):
+    b = "----pool%s" % uuid.uuid4().hex
+    body = (("--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"%s\"\r\n"
+             "Content-Type: application/octet-stream\r\n\r\n" % (b, name)).encode()
+            + content + ("\r\n--%s--\r\n" % b).encode())
+    r = s.api("POST", "/mags-files", raw=body,
+              headers={"Content-Type": "multipart/form-data; boundary=" + b})
+    assert r.status == 200, r
+    return r.json["file_id"]
+
+
+def test_members_park_prepared_with_the_servers_image(ps):
+    (pid, argv), = parked(ps).items()
+    root = opt(argv, "--rootfs")
+    assert root == str(ps.data_dir / "images" / "busybox" / "rootfs"), argv
+    # a scratch dir of its slot's, not a job's, under the server's run dir
+    assert re.fullmatch(re.escape(str(ps.data_dir / "run")) + r"/slot-\d+",
+                        opt(argv, "--run-dir")), argv
+    assert os.path.isdir(opt(argv, "--run-dir"))
+
+
+def test_a_plain_job_runs_in_a_prepared_member_like_a_cold_one(ps):
+    (pid, argv), = parked(ps).items()
+    fid = upload(ps, "data.txt", b"uploaded\n")
+    script = ("echo host=$(hostname) env=$FOO; cat /root/data.txt; "
+              "grep -c nameserver /etc/resolv.conf; id -u; "
+              "echo scratch > /tmp/x && cat /tmp/x; sleep 2; exit 5")
+    jid = ps.submit(script, environment={"FOO": "bar"}, file_ids=[fid])
+    ps.wait(jid, timeout=20, states=("running",))
+    got = runtime_of(jid)
+    assert got and got[0] == pid, (got, pid)
+    assert "--from-pool" in got[1] and "--prepared" in got[1], got
+    st = ps.wait(jid, timeout=30)
+    assert st["status"] == "completed" and st["exit_code"] == 5, st
+    out = "".join(l["message"] + "\n" for l in ps.logs(jid) if l["source"] == "stdout")
+    lines = out.splitlines()
+    assert lines[0] == "host=mags-vm env=bar", out
+    assert lines[1] == "uploaded", out
+    if opt(argv, "--net") == "nat":
+        assert int(lines[2]) >= 1, out    # the host's nameservers
+    assert lines[3] == "0" and lines[4] == "scratch", out
+    # its slot's run dir stays, empty on the host (the scratch tmpfs was
+    # in the sandbox's mount namespace), and nothing is left of the job's
+    assert wait_until(lambda: not runtime_of(jid), 10)
+    assert os.listdir(opt(argv, "--run-dir")) == []
+    assert not os.path.exists(ps.data_dir / "run" / jid)
+
+
+def test_parked_prepared_members_hold_no_host_mounts(ps, tmp_path):
+    # a host mount made after the server started: a member built later
+    # must not hold a copy of it (it would keep it busy after umount)
+    mnt = tmp_path / "hostmnt"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "magstest-hostmount", str(mnt)], check=True)
+    try:
+        (old, _), = parked(ps).items()
+        st, out, _, _ = ps.run("echo ok")    # takes it; a new one is built
+        assert out == "ok\n", st
+        def fresh():
+            m = {p: a for p, a in parked(ps).items() if p != old}
+            return m or None
+        m = wait_until(fresh, 30)
+        assert m, "no new member"
+        (pid, argv), = m.items()
+        p1 = sandbox_of(pid)
+        assert p1
+        assert os.readlink("/proc/%d/ns/mnt" % p1) != os.readlink("/proc/self/ns/mnt")
+        mi = mountinfo(p1)
+        text = "\n".join(" ".join(l) for l in mi)
+        assert "magstest-hostmount" not in text, text
+        assert str(ps.data_dir) not in text, text
+        # only the sandbox's own tree: its overlay root and what is below it
+        sep = [l.index("-") for l in mi]
+        types = {l[i + 1] for l, i in zip(mi, sep)}
+        root = [l for l in mi if l[4] == "/"]
+        assert len(root) == 1 and root[0][root[0].index("-") + 1] == "overlay", text
+        assert not types - {"overlay", "proc", "tmpfs", "sysfs", "devtmpfs", "devpts",
+                            "mqueue"}, types
+        points = {l[4] for l in mi}
+        assert {"/proc", "/dev", "/sys"} <= points, points
+        assert all(p == "/" or p.split("/")[1] in ("proc", "sys", "dev") for p in points), points
+        # the host can unmount its disk while the member parks
+        r = subprocess.run(["umount", str(mnt)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)
+
+
+def test_layered_jobs_never_take_a_prepared_member(ps):
+    before = parked(ps)
+    (pid, _), = before.items()
+    jid = ps.submit("echo in-ws > /root/f; cat /root/f; sleep 3",
+                    workspace_id="pool-ws-%s" % uuid.uuid4().hex[:6])
+    st = ps.wait(jid, timeout=30, states=("running",) + ("completed", "error"))
+    got = runtime_of(jid)
+    assert got is None or got[0] != pid, (got, pid)
+    assert got is None or "--prepared" not in got[1], got
+    st = ps.wait(jid, timeout=60)
+    assert st["status"] == "completed" and st["exit_code"] == 0, st
+    assert "".join(l["message"] for l in ps.logs(jid) if l["source"] == "stdout") == "in-ws"
+    # the prepared member still parks, untouched
+    assert pid in members(ps)
+
+
+def test_a_rebuilt_image_retires_members_prepared_from_the_old_one(ps):
+    (old, _), = parked(ps).items()
+    images = ps.data_dir / "images" / "busybox"
+    new = images / "rootfs.new"
+    subprocess.run(["cp", "-a", str(images / "rootfs"), str(new)], check=True)
+    (new / "marker").write_text("rebuilt\n")
+    # like `magsd image build`: the new tree takes the old one's place,
+    # then the old one is deleted
+    os.rename(images / "rootfs", images / "rootfs.old")
+    os.rename(new, images / "rootfs")
+    subprocess.run(["rm", "-rf", str(images / "rootfs.old")], check=True)
+    assert wait_until(lambda: old not in members(ps), 10), "the stale member stays"
+    def fresh():
+        m = {p: a for p, a in parked(ps).items() if p != old}
+        return m or None
+    assert wait_until(fresh, 30)
+    st, out, _, _ = ps.run("cat /marker")
+    assert st["status"] == "completed" and out == "rebuilt\n", (st, out)
+
+
+@pytest.fixture(scope="module")
+def ps2(session_dir, image_cache):
+    """A pool that may grow to two: room for an unprepared member."""
+    s = make_server(session_dir, image_cache, "pool2",
+                    conf={"pool_min": 1, "pool_max": 2, "proxy_listen": "off",
+                          "ssh_listen": "off", "sync_interval": 2})
+    yield s
+    s.stop()
+
+
+def test_layered_demand_brings_unprepared_members(ps2):
+    parked(ps2)
+    ws = "pool-ws2-%s" % uuid.uuid4().hex[:6]
+    st, out, err, _ = ps2.run("echo one > /root/f; cat /root/f", workspace_id=ws)
+    assert st["status"] == "completed" and out == "one\n", (st, out, err)
+    # the miss grew the pool with a member of the missed kind
+    def kinds():
+        m = parked(ps2, 2)
+        k = sorted(opt(a, "--rootfs") is not None for a in m.values())
+        return k if k == [False, True] else None
+    assert wait_until(kinds, 30), {p: a for p, a in members(ps2).items()}
+    bare = [p for p, a in members(ps2).items() if opt(a, "--rootfs") is None]
+    jid = ps2.submit("cat /root/f; sleep 2", workspace_id=ws)
+    ps2.wait(jid, timeout=30, states=("running",))
+    got = runtime_of(jid)
+    assert got and got[0] in bare, (got, bare)
+    assert "--from-pool" in got[1] and "--prepared" not in got[1], got
+    st = ps2.wait(jid, timeout=60)
+    assert st["status"] == "completed", st
+    assert "".join(l["message"] for l in ps2.logs(jid) if l["source"] == "stdout") == "one"
+
+
+def test_a_base_job_does_not_take_a_prepared_member(ps2):
+    gold = "pool-gold-%s" % uuid.uuid4().hex[:6]
+    jid = ps2.submit("echo gold > /root/g", workspace_id=gold, persistent=True)
+    ps2.wait(jid, timeout=60)
+    r = ps2.api("POST", "/mags-jobs/%s/sync" % jid, timeout=120)
+    if r.status == 503 and "not available" in r.body:
+        need(False, "snapshot engine not in this build: " + r.json["error"])
+    assert r.status == 200, r
+    prepared = {p for p, a in parked(ps2).items() if opt(a, "--rootfs")}
+    jid = ps2.submit("cat /root/g; sleep 2", base_workspace_id=gold)
+    ps2.wait(jid, timeout=30, states=("running", "completed", "error"))
+    got = runtime_of(jid)
+    assert got is None or (got[0] not in prepared and "--prepared" not in got[1]), got
+    st = ps2.wait(jid, timeout=60)
+    assert st["status"] == "completed", st
+    assert "".join(l["message"] for l in ps2.logs(jid) if l["source"] == "stdout") == "gold"
+
+
+def test_the_runtime_refuses_a_layered_job_for_a_prepared_member(image_cache, tmp_path):
+    """Defence in depth: magsd never sends one; the runtime says so if it did."""
+    rootfs = image_cache / "images" / "busybox" / "rootfs"
+    name = "pool-t-%s" % uuid.uuid4().hex[:8]
+    rundir = tmp_path / "run" / name
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    r, w = os.pipe()
+    uid_base = str(100000 + 65536 * 250)
+    p = subprocess.Popen([str(RUNTIME), "run", "--pool", "--id", name, "--uid-base", uid_base,
+                          "--rootfs", str(rootfs), "--run-dir", str(rundir)],
+                         stdin=theirs.fileno(), pass_fds=(w, 3), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, preexec_fn=lambda: os.dup2(w, 3))
+    os.close(w)
+    theirs.close()
+    status = os.fdopen(r)
+    try:
+        line = status.readline().strip()
+        assert line == "pooled", (line, p.stderr)
+        assert rundir.is_dir()
+        jid = "rt-" + uuid.uuid4().hex[:12]
+        spec = b"".join(a.encode() + b"\0" for a in [
+            "rt", "run", "--id", jid, "--rootfs", str(rootfs), "--uid-base", uid_base,
+            "--log", str(tmp_path / "log"), "--run-dir", str(tmp_path / "run" / jid),
+            "--upper", str(tmp_path / "ws"), "--", "true"])
+        fd = os.memfd_create("job")
+        os.write(fd, spec)
+        socket.send_fds(ours, [b"S"], [fd])
+        os.close(fd)
+        rest = status.read()
+        assert rest.startswith("error pool:") and "prepared" in rest, rest
+        assert p.wait(30) == 1
+    finally:
+        ours.close()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        status.close()
+    # it left nothing: its scratch dir, its cgroup
+    assert not rundir.exists()
+    assert not cgroup_dirs(name) and not cgroup_dirs(jid)

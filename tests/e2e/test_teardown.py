@@ -5,7 +5,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import descendants, mounts_under, wait_until
+from conftest import descendants, is_pool_member, mounts_under, wait_until
 
 RUNS = int(os.environ.get("MAGS_E2E_RUNS", "200"))
 BATCH = 8
@@ -87,7 +87,8 @@ def test_nothing_is_left_after_many_runs(srv):
 
     # Scratch directories of the runtime: only magsd's per-slot mount
     # points (empty on the host: the scratch tmpfs lived in each sandbox's
-    # own mount namespace), never a job's.
+    # own mount namespace), never a job's. A parked prepared pool member
+    # builds its root on its slot's dir while it parks.
     run_dir = srv.data_dir / "run"
     left = os.listdir(run_dir) if run_dir.exists() else []
     assert not [f for f in left if not f.startswith("slot-")], left[:10]

@@ -41,7 +41,7 @@ static void disabled_pool_takes_and_wants_nothing(void **state)
 	pool_init(&p, 0, 0, 0);
 	assert_false(pool_enabled(&p));
 	assert_int_equal(pool_wanted(&p, 0), 0);
-	assert_null(pool_take(&p, 1, "u", 0));
+	assert_null(pool_take(&p, 1, NULL, "u", 0));
 	assert_int_equal(p.target, 0); /* a miss does not grow a disabled pool */
 	assert_null(pool_excess(&p, 1));
 }
@@ -68,15 +68,15 @@ static void only_ready_members_with_the_right_network_are_taken(void **state)
 	pool_add(&p, a);
 	pool_add(&p, b);
 	assert_int_equal(pool_wanted(&p, 0), 0);   /* being built counts */
-	assert_null(pool_take(&p, 1, "u", 0));          /* none ready: a miss */
+	assert_null(pool_take(&p, 1, NULL, "u", 0));          /* none ready: a miss */
 	assert_int_equal(p.target, 3);
 	a->ready = b->ready = 1;
-	got = pool_take(&p, 1, "u", 0);                 /* nat job: the one with a link */
+	got = pool_take(&p, 1, NULL, "u", 0);                 /* nat job: the one with a link */
 	assert_ptr_equal(got, a);
 	assert_null(got->next);
 	assert_int_equal(pool_count(&p), 1);
-	assert_null(pool_take(&p, 1, "u", 0));          /* b has no network */
-	got = pool_take(&p, 0, "u", 0);
+	assert_null(pool_take(&p, 1, NULL, "u", 0));          /* b has no network */
+	got = pool_take(&p, 0, NULL, "u", 0);
 	assert_ptr_equal(got, b);
 	assert_int_equal(pool_count(&p), 0);
 	assert_int_equal(p.hits, 2);
@@ -98,16 +98,72 @@ static void a_member_with_a_tenant_s_namespace_serves_that_tenant_only(void **st
 	a->ready = b->ready = 1;
 	strcpy(a->owner, "alice");
 	strcpy(b->owner, "bob");
-	assert_null(pool_take(&p, 1, "carol", 0));
-	got = pool_take(&p, 1, "bob", 0);
+	assert_null(pool_take(&p, 1, NULL, "carol", 0));
+	got = pool_take(&p, 1, NULL, "bob", 0);
 	assert_ptr_equal(got, b);
 	b->owner[0] = '\0';                         /* no tenant ran in it yet */
 	pool_add(&p, b);
-	got = pool_take(&p, 1, "carol", 0);
+	got = pool_take(&p, 1, NULL, "carol", 0);
 	assert_ptr_equal(got, b);
-	assert_ptr_equal(pool_take(&p, 1, "alice", 0), a);
+	assert_ptr_equal(pool_take(&p, 1, NULL, "alice", 0), a);
 	free(a);
 	free(b);
+}
+
+static void prepared_members_take_only_plain_jobs_of_their_image(void **state)
+{
+	struct pool p;
+	struct pool_member *bare = member(1, 3), *prep = member(2, 4), *got;
+
+	pool_init(&p, 2, 4, 0);
+	prep->rootfs = "/d/images/busybox/rootfs";
+	pool_add(&p, bare);
+	pool_add(&p, prep);
+	bare->ready = prep->ready = 1;
+	/* a plain job of another image: only the unprepared member fits */
+	got = pool_take(&p, 1, "/d/images/other/rootfs", "u", 0);
+	assert_ptr_equal(got, bare);
+	/* a job with layers never gets a prepared member: a miss */
+	assert_null(pool_take(&p, 1, NULL, "u", 0));
+	assert_int_equal(p.target, 3);
+	/* a plain job of its image does */
+	got = pool_take(&p, 1, "/d/images/busybox/rootfs", "u", 0);
+	assert_ptr_equal(got, prep);
+	assert_int_equal(pool_count(&p), 0);
+	free(bare);
+	free(prep);
+}
+
+static void a_plain_job_prefers_a_prepared_member(void **state)
+{
+	struct pool p;
+	struct pool_member *bare = member(1, 3), *prep = member(2, 4);
+
+	pool_init(&p, 2, 2, 0);
+	prep->rootfs = "/r";
+	pool_add(&p, prep);
+	pool_add(&p, bare);                        /* listed first */
+	bare->ready = prep->ready = 1;
+	assert_ptr_equal(pool_take(&p, 1, "/r", "u", 0), prep);
+	assert_ptr_equal(pool_take(&p, 1, "/r", "u", 0), bare);
+	free(bare);
+	free(prep);
+}
+
+static void refills_replace_the_kind_that_was_taken_or_missed(void **state)
+{
+	struct pool p;
+
+	pool_init(&p, 1, 2, 0);
+	assert_true(pool_next_prepared(&p));       /* nothing owed: prepared */
+	assert_null(pool_take(&p, 1, NULL, "u", 0));    /* a layered job missed */
+	assert_null(pool_take(&p, 1, "/r", "u", 0));    /* and a plain one */
+	assert_false(pool_next_prepared(&p));      /* the layered kind first */
+	assert_true(pool_next_prepared(&p));
+	assert_true(pool_next_prepared(&p));
+	for (int i = 0; i < 10; i++)
+		assert_null(pool_take(&p, 1, NULL, "u", 0));
+	assert_int_equal(p.owed_bare, 2);          /* bounded by max */
 }
 
 static void failed_and_retired_members_are_never_taken(void **state)
@@ -121,7 +177,7 @@ static void failed_and_retired_members_are_never_taken(void **state)
 	a->ready = b->ready = 1;
 	a->failed = 1;
 	b->spec_fd = -1;                           /* retired */
-	assert_null(pool_take(&p, 1, "u", 0));
+	assert_null(pool_take(&p, 1, NULL, "u", 0));
 	/* neither counts toward the target: two more wanted */
 	assert_int_equal(pool_wanted(&p, 0), 2);
 	/* but both stay listed until reaped */
@@ -139,7 +195,7 @@ static void target_grows_on_misses_and_shrinks_when_idle(void **state)
 
 	pool_init(&p, 1, 3, 0);
 	for (int i = 0; i < 5; i++)
-		assert_null(pool_take(&p, 0, "u", 1000));
+		assert_null(pool_take(&p, 0, NULL, "u", 1000));
 	assert_int_equal(p.target, 3);             /* capped at max */
 	assert_int_equal(pool_wanted(&p, 1000 + POOL_SHRINK_MS - 1), 3);
 	assert_int_equal(pool_wanted(&p, 1000 + POOL_SHRINK_MS), 2);
@@ -183,6 +239,10 @@ static void pool_arguments(void **state)
 			  "--net-allow", "1.2.3.0/24", NULL };
 	char *noid[] = { "rt", "run", "--pool", NULL };
 	char *val[] = { "rt", "run", "--pool=1", "--id", "p", NULL };
+	char *prep[] = { "rt", "run", "--pool", "--id", "p", "--rootfs", "/img",
+			 "--run-dir", "/d/run/p", NULL };
+	char *halfprep[] = { "rt", "run", "--pool", "--id", "p", "--rootfs", "/img", NULL };
+	char *halfprep2[] = { "rt", "run", "--pool", "--id", "p", "--run-dir", "/x", NULL };
 
 	assert_int_equal(args_parse(11, ok, &c, &err), 0);
 	assert_true(c.pool);
@@ -193,6 +253,15 @@ static void pool_arguments(void **state)
 	assert_true(args_parse(9, allow, &c, &err) < 0);    /* per job, at take time */
 	assert_true(args_parse(3, noid, &c, &err) < 0);
 	assert_true(args_parse(5, val, &c, &err) < 0);
+	/* a prepared member: its image and its own scratch dir, both */
+	assert_int_equal(args_parse(9, prep, &c, &err), 0);
+	assert_true(c.pool);
+	assert_string_equal(c.rootfs, "/img");
+	assert_string_equal(c.run_dir, "/d/run/p");
+	memset(&err, 0, sizeof(err));
+	assert_true(args_parse(7, halfprep, &c, &err) < 0);
+	assert_non_null(strstr(err.msg, "--run-dir"));
+	assert_true(args_parse(7, halfprep2, &c, &err) < 0);
 }
 
 static void job_argument_block(void **state)
@@ -220,6 +289,9 @@ int main(void)
 		cmocka_unit_test(settings_are_clamped),
 		cmocka_unit_test(only_ready_members_with_the_right_network_are_taken),
 		cmocka_unit_test(a_member_with_a_tenant_s_namespace_serves_that_tenant_only),
+		cmocka_unit_test(prepared_members_take_only_plain_jobs_of_their_image),
+		cmocka_unit_test(a_plain_job_prefers_a_prepared_member),
+		cmocka_unit_test(refills_replace_the_kind_that_was_taken_or_missed),
 		cmocka_unit_test(failed_and_retired_members_are_never_taken),
 		cmocka_unit_test(target_grows_on_misses_and_shrinks_when_idle),
 		cmocka_unit_test(excess_members_are_let_go_unready_first),
