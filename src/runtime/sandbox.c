@@ -10,8 +10,10 @@
  *   A2 run dir, job log fd, control socket
  *      (P inherits both; a pool would
  *      send them with GO)
- *   A3 clone P into new user, mount, pid,  ->  A4 close inherited fds,
- *      uts, ipc and net namespaces                mounts private, lo up
+ *   A3 network namespace (new, owned by    ->  A4 close inherited fds,
+ *      the host, lo up; or a kept one),           mounts private
+ *      then clone P inside it into new
+ *      user, mount, pid, uts, ipc namespaces
  *   A5 write P's uid/gid maps
  *   A6 move P into the cgroup
  *   A7 --net nat: veth pair, host end mgN
@@ -19,8 +21,9 @@
  *      route in P's netns, allow list
  *   B1 idmapped layers (snapshots, the     ->  B2 cgroup namespace
  *      workspace), resolv.conf (nat) and       B3 tmpfs scratch, become root
- *      uploads' fds, then the
- *      idmapped read-only image with GO        B4 overlay root, /proc, /dev,
+ *      uploads' fds, a sysfs mount of the
+ *      netns, then the idmapped read-only
+ *      image with GO                           B4 overlay root, /proc, /dev,
  *                                                 /sys, hostname, pivot_root,
  *                                                 resolv.conf, uploads
  *                                              B5 stdio, drop capabilities,
@@ -37,7 +40,7 @@
  * control socket) travels over the channel instead of through the copy
  * of the config that clone gives P. A prepared member (--pool --rootfs)
  * also runs B2-B4 before it parks, from an image sent with a first GO,
- * on a run dir of its own: taken, it only sets the hostname, places the
+ * on its slot's run dir: taken, it only sets the hostname, places the
  * uploads and runs B5-B6. It takes no layers.
  *
  * P is cloned straight into the new pid namespace, so it is the
@@ -333,7 +336,7 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 		STEP(mounts_make_private(&err), "mounts");
 	trace('P', "A4 private mounts");
 
-	/* A prepared pool member builds its root on its own run dir from
+	/* A prepared pool member builds its root on its slot's run dir from
 	 * the image the supervisor sends with a first GO (no layers, no
 	 * files), says READY and parks there, holding nothing of the
 	 * host's mounts. */
@@ -947,7 +950,7 @@ static void retitle(const struct runtime_config *pool, const char *id)
 }
 
 /* A prepared pool member (--pool --rootfs): B1 for its image alone, then
- * P builds its root (B2-B4, on its own run dir) before it parks. 1 when
+ * P builds its root (B2-B4, on its slot's run dir) before it parks. 1 when
  * P said READY, 0 if we were let go meanwhile, -1 on error. */
 static int prepare(struct supervisor *s, struct mags_err *err)
 {
@@ -1110,8 +1113,8 @@ int sandbox_run(const struct runtime_config *cfg_in)
 	s.have_cg = 1;
 
 	trace('S', "A1 cgroup");
-	/* A2. A prepared member's scratch is a run dir of its own (the
-	 * job's is not known yet). */
+	/* A2. A prepared member's scratch is its slot's run dir (the job's
+	 * is not known yet). */
 	if (!cfg->pool && job_open(&s, &err) < 0)
 		return fail(&s, &err);
 	if (s.prepared) {
