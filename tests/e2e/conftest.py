@@ -417,6 +417,24 @@ def wait_until(cond, timeout=10, step=0.05):
         time.sleep(step)
 
 
+def host_links_settled(quiet=1.5, timeout=60):
+    """Wait until the host's network interfaces stop changing for quiet
+    seconds. Chromium fails requests in flight (ERR_NETWORK_CHANGED)
+    whenever an interface comes or goes on the host, and a stopped magsd
+    leaves the kernel to remove the links of the network namespaces it
+    kept, in the background, for a few seconds. True when settled."""
+    deadline = time.time() + timeout
+    last, since = None, time.time()
+    while time.time() < deadline:
+        now = sorted(os.listdir("/sys/class/net"))
+        if now != last:
+            last, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 # ---- hooks -----------------------------------------------------------------
 
 @pytest.hookimpl(hookwrapper=True)

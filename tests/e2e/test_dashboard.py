@@ -22,7 +22,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, BUILD, ROOT, make_server, need
+from conftest import free_port, BUILD, ROOT, host_links_settled, make_server, need
 
 WEB = ROOT / "web"
 DRIVER = ROOT / "tests" / "browser" / "dashboard.js"
@@ -79,6 +79,7 @@ def browse(env, scenario, base, token, timeout=120, **plan):
     """Run one browser scenario; returns its JSON result."""
     plan.update(scenario=scenario, base=base, token=token, artifacts=str(ARTIFACTS),
                 chromium=CHROMIUM)
+    assert host_links_settled()
     r = subprocess.run(["node", str(DRIVER), json.dumps(plan)], env=env,
                        capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, "browser scenario %s failed:\n%s\n%s" % (

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from conftest import free_port, make_server, need
+from conftest import free_port, host_links_settled, make_server, need
 from wsutil import ws_accept, ws_frame, ws_read_frame
 
 PAGE = b"""<!doctype html><html><head><title>t</title></head><body><pre id=out>waiting</pre>
@@ -108,6 +108,7 @@ def test_chromium_loads_page_fetch_and_websocket_through_the_proxy(bsrv, upstrea
     assert r.status == 200, r
     url = r.json["url"]
     assert ".localhost:" in url, url
+    assert host_links_settled()
     try:
         p = subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
