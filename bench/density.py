@@ -179,10 +179,15 @@ def mags_density(a):
             errors.append("stopped creating: less than %d GiB free on %s"
                           % (MIN_FREE_DISK >> 30, a.data))
             return None
-        job = {"script": "sleep infinity", "startup_command": "sleep infinity",
-               "name": name, "persistent": True, "no_sync": True, "network": a.network}
-        if not a.no_workspace:
-            job["workspace_id"] = name
+        if a.no_workspace:
+            # a sandbox without a disk: a job without a workspace (every
+            # persistent one has one) that sleeps until it is stopped
+            job = {"script": "sleep infinity", "name": name, "network": a.network,
+                   "timeout": 3600}
+        else:
+            job = {"script": "sleep infinity", "startup_command": "sleep infinity",
+                   "name": name, "workspace_id": name, "persistent": True,
+                   "no_sync": True, "network": a.network}
         st, body = apis[w].call("POST", "/mags-jobs", job)
         if st != 200:
             errors.append("POST /mags-jobs: %d %s" % (st, body[:200]))
@@ -400,8 +405,8 @@ def main():
                     help="the sandboxes' network (none: to see what the network costs)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-workspace", action="store_true",
-                    help="long-lived sandboxes without a workspace disk (to see what "
-                    "the disk costs)")
+                    help="sandboxes without a workspace disk (jobs without a "
+                    "workspace, sleeping until stopped): to see what the disk costs")
     ap.add_argument("--pool-max", type=int, default=8,
                     help="magsd's pool_max: that many parked members may stay")
     ap.add_argument("--out", required=True)
