@@ -160,6 +160,23 @@ int write_full(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+char *strv_join0(const char *const *v, size_t n, size_t *len)
+{
+	size_t total = 0, off = 0;
+	char *buf;
+
+	for (size_t i = 0; i < n; i++)
+		total += strlen(v[i]) + 1;
+	buf = xmalloc(total ? total : 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t k = strlen(v[i]) + 1;
+		memcpy(buf + off, v[i], k);
+		off += k;
+	}
+	*len = total;
+	return buf;
+}
+
 int mkdir_p(const char *path, unsigned mode)
 {
 	_cleanup_free_ char *p = xstrdup(path);

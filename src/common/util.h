@@ -46,6 +46,11 @@ void random_uuid(char *out);
  * Return 0 or -errno (read_full: -EIO on early EOF). */
 int write_full(int fd, const void *buf, size_t len);
 
+/* The n strings of v one after another, each with its NUL (a command
+ * line as /proc/<pid>/cmdline holds it, for one write): malloc'd, its
+ * length in *len. */
+char *strv_join0(const char *const *v, size_t n, size_t *len);
+
 /* Create dir and its parents (like mkdir -p). 0 or -errno. */
 int mkdir_p(const char *path, unsigned mode);
 

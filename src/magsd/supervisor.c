@@ -559,20 +559,15 @@ static int pool_send_job(struct pool_member *m, char **argv)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
 	int fd = memfd_create("mags-job", MFD_CLOEXEC), r = 0;
-	size_t len = 0, off = 0;
+	size_t len = 0, n = 0;
 	char *buf;
 
 	if (fd < 0)
 		return -errno;
 	/* one write, not one per argument */
-	for (size_t i = 0; argv[i]; i++)
-		len += strlen(argv[i]) + 1;
-	buf = xmalloc(len ? len : 1);
-	for (size_t i = 0; argv[i]; i++) {
-		size_t k = strlen(argv[i]) + 1;
-		memcpy(buf + off, argv[i], k);
-		off += k;
-	}
+	while (argv[n])
+		n++;
+	buf = strv_join0((const char *const *)argv, n, &len);
 	r = write_full(fd, buf, len);
 	free(buf);
 	if (r < 0) {

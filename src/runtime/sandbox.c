@@ -882,17 +882,9 @@ static int p_spec_fd(const struct runtime_config *c)
 	fd = memfd_create("job", MFD_CLOEXEC);
 	if (fd >= 0) {
 		/* one write, not one per argument */
-		size_t len = 0, off = 0;
-		char *buf;
+		size_t len;
+		char *buf = strv_join0(a, n, &len);
 
-		for (size_t i = 0; i < n; i++)
-			len += strlen(a[i]) + 1;
-		buf = xmalloc(len);
-		for (size_t i = 0; i < n; i++) {
-			size_t k = strlen(a[i]) + 1;
-			memcpy(buf + off, a[i], k);
-			off += k;
-		}
 		r = write_full(fd, buf, len);
 		free(buf);
 	}

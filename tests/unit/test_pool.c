@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "common/util.h"
 #include "magsd/pool.h"
 #include "runtime/args.h"
 
@@ -282,6 +283,27 @@ static void job_argument_block(void **state)
 	assert_int_equal(args_split(two, 3, &argv), -EINVAL);               /* one string */
 }
 
+/* What magsd and the supervisor write into a job's memfd splits back into
+ * the same arguments. */
+static void a_joined_argument_block_splits_back(void **state)
+{
+	const char *v[] = { "rt", "run", "--id", "j", "--", "", "echo a b" };
+	char **argv = NULL;
+	size_t len;
+	char *buf = strv_join0(v, 7, &len);
+
+	(void)state;
+	assert_int_equal(len, sizeof("rt\0run\0--id\0j\0--\0\0echo a b"));
+	assert_int_equal(args_split(buf, len, &argv), 7);
+	for (int i = 0; i < 7; i++)
+		assert_string_equal(argv[i], v[i]);
+	free(argv);
+	free(buf);
+	buf = strv_join0(v, 0, &len);
+	assert_int_equal(len, 0);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +319,7 @@ int main(void)
 		cmocka_unit_test(excess_members_are_let_go_unready_first),
 		cmocka_unit_test(pool_arguments),
 		cmocka_unit_test(job_argument_block),
+		cmocka_unit_test(a_joined_argument_block_splits_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
