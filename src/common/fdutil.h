@@ -16,4 +16,9 @@ int fd_close_all_except(const int *keep, size_t n);
  * close the old one. Returns `to` or -errno. No-op if fd == to. */
 int fd_move(int fd, int to, int keep_on_exec);
 
+/* Send msg (len bytes) on a unix socket with fd attached (SCM_RIGHTS; none
+ * if fd < 0), retrying on EINTR; flags are sendmsg's besides MSG_NOSIGNAL,
+ * which is always set. 0 or -errno. */
+int fd_send(int sock, const void *msg, size_t len, int fd, int flags);
+
 #endif

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fdutil.h"
 #include "common/trace.h"
 #include "common/logfmt.h"
 #include "common/netcfg.h"
@@ -550,15 +551,8 @@ static char *image_key(const char *rootfs)
  * over its stdin socket. 0 or -errno. */
 static int pool_send_job(struct pool_member *m, char **argv)
 {
-	union {
-		char raw[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	char kind = 'S';
-	struct iovec iov = { &kind, 1 };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-	int fd = memfd_create("mags-job", MFD_CLOEXEC), r = 0;
+	const char kind = 'S';
+	int fd = memfd_create("mags-job", MFD_CLOEXEC), r;
 	size_t len = 0, n = 0;
 	char *buf;
 
@@ -570,22 +564,8 @@ static int pool_send_job(struct pool_member *m, char **argv)
 	buf = strv_join0((const char *const *)argv, n, &len);
 	r = write_full(fd, buf, len);
 	free(buf);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_control = ctl.raw;
-	mh.msg_controllen = sizeof(ctl.raw);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	while ((r = (int)sendmsg(m->spec_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 &&
-	       errno == EINTR)
-		;
-	r = r < 0 ? -errno : 0;
+	if (r == 0)
+		r = fd_send(m->spec_fd, &kind, 1, fd, MSG_DONTWAIT);
 	close(fd);
 	return r;
 }

@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common/fdutil.h"
+
 #include "common/banned.h"
 
 int channel_pair(int sv[2])
@@ -23,39 +25,13 @@ int channel_send(int sock, char kind, const char *msg, int fd)
 {
 	char buf[CHANNEL_MSG_MAX + 1];
 	size_t n = msg ? strlen(msg) : 0;
-	union {
-		char raw[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
 
 	if (n > CHANNEL_MSG_MAX)
 		n = CHANNEL_MSG_MAX;
 	buf[0] = kind;
 	if (n)
 		memcpy(buf + 1, msg, n);
-	iov.iov_base = buf;
-	iov.iov_len = n + 1;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.raw;
-		mh.msg_controllen = sizeof(ctl.raw);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	while (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return 0;
+	return fd_send(sock, buf, n + 1, fd, 0);
 }
 
 int channel_recv(int sock, char *kind, char *msg, size_t len, int *fd)

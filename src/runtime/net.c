@@ -33,7 +33,8 @@
 #include "runtime/netlink.h"
 #include "common/banned.h"
 
-int net_loopback_up(struct mags_err *err)
+/* Bring `lo` up in the calling process's network namespace. */
+static int net_loopback_up(struct mags_err *err)
 {
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr;
@@ -122,7 +123,11 @@ int net_ns_open(const struct runtime_config *cfg, int *fresh, struct mags_err *e
 	return ns;
 }
 
-long net_ns_call(int netns, int host_ns, long (*fn)(void *), void *arg)
+/* fn with the calling thread inside netns, and back in the host's
+ * namespace (host_ns) afterwards: abort if that fails, since we would then
+ * configure the host as if it were the sandbox. fn's result; -1 with
+ * errno if entering fails. */
+static long net_ns_call(int netns, int host_ns, long (*fn)(void *), void *arg)
 {
 	long r;
 	int e;

@@ -22,9 +22,6 @@
 #include "common/netcfg.h"
 #include "runtime/args.h"
 
-/* Bring `lo` up in the calling process's network namespace. */
-int net_loopback_up(struct mags_err *err);
-
 /*
  * The sandbox's network namespace, as an fd (O_CLOEXEC). With
  * cfg->netns_fd (a kept one from magsd) that fd, checked: a network
@@ -36,12 +33,6 @@ int net_loopback_up(struct mags_err *err);
  * *fresh says which. -1 with err set on failure.
  */
 int net_ns_open(const struct runtime_config *cfg, int *fresh, struct mags_err *err);
-
-/* Run clone-like fn with the calling thread inside netns (and back in the
- * host's namespace, host_ns, afterwards: abort if that fails, since we
- * would then configure the host as if it were the sandbox). Returns fn's
- * result; -1 with errno if entering fails. */
-long net_ns_call(int netns, int host_ns, long (*fn)(void *), void *arg);
 
 /* A detached, read-only sysfs mount of netns (for the sandbox's /sys: a
  * sysfs shows the network namespace of whoever mounts it, and the

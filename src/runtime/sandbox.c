@@ -472,7 +472,8 @@ static pid_t clone_sandbox(int pool)
 	 * starts in the new namespaces (it is pid 1 of the new pid
 	 * namespace right away, no second fork needed). A pool member
 	 * gets its mount namespace only when it is taken (sandbox_child).
-	 * The network namespace is the one the caller is in (net_ns_call). */
+	 * The network namespace is the caller's: sandbox_run enters the
+	 * sandbox's around the clone. */
 	const unsigned long flags = CLONE_NEWUSER | (pool ? 0 : CLONE_NEWNS) | CLONE_NEWPID |
 				    CLONE_NEWUTS | CLONE_NEWIPC;
 	return (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);

@@ -15,6 +15,7 @@ import pytest
 
 from conftest import make_server, need, wait_until
 from test_network import WEB, WEB_HIGH, host_ends, probes, verdicts, world  # noqa: F401
+from test_pool import runtime_of
 
 NS = re.compile(r"^NS net:\[(\d+)\]$", re.M)
 ADDR = re.compile(r"inet (10\.200\.(\d+)\.(\d+))/30")
@@ -34,25 +35,12 @@ def keep_srv(session_dir, image_cache):
     s.stop()
 
 
-def runtime_alive(job_id):
-    """Is the runtime of the job still there (a job without a workspace is
-    over for its client at its exit line; its runtime then still reaps and
-    cleans up, and only its exit frees the link)?"""
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    if job_id.encode() in f.read():
-                        return True
-            except OSError:
-                pass
-    return False
-
-
 def who(srv, script="", token="alice", **fields):
     st, out, err, _ = srv.run(WHO + "\n" + script, token=token, **fields)
     assert st["status"] == "completed", (st, out, err)
-    assert wait_until(lambda: not runtime_alive(st["request_id"]), 10)
+    # a job without a workspace is over for its client at its exit line;
+    # its runtime then still reaps, and only its exit frees the link
+    assert wait_until(lambda: not runtime_of(st["request_id"]), 10)
     ns = NS.search(out)
     addr = ADDR.search(out)
     assert ns and addr, out
