@@ -1,7 +1,8 @@
 /*
- * dashboard.js - drives the mags dashboard in headless Chromium (Debian's
- * /usr/bin/chromium through playwright-core, never a downloaded browser)
- * for tests/e2e/test_dashboard*.py.
+ * dashboard.js - drives the mags dashboard, and pages served through the
+ * public-URL proxy, in headless Chromium (Debian's /usr/bin/chromium
+ * through playwright-core, never a downloaded browser) for
+ * tests/e2e/test_dashboard*.py and test_proxy_browser.py.
  *
  *   node dashboard.js '<plan JSON>'
  *
@@ -71,6 +72,20 @@ async function login(page, token) {
 }
 
 const scenarios = {
+  /* Any page whose script reports into #out (plan.out_selector): load it,
+   * wait until the script has replaced plan.waiting_text, take the text.
+   * Used for a sandbox's port through the public-URL proxy. */
+  async page(browser, r) {
+    const { page } = await newPage(browser, r);
+    const sel = plan.out_selector || '#out';
+    await page.goto(plan.base);
+    await page.waitForFunction(([s, w]) => {
+      const e = document.querySelector(s);
+      return e && e.textContent !== w;
+    }, [sel, plan.waiting_text || 'waiting']);
+    r.out = await page.textContent(sel);
+  },
+
   /* Sign in, see the jobs list, look at the cookie from both sides. */
   async login(browser, r) {
     const { context, page } = await newPage(browser, r);

@@ -11,10 +11,8 @@ BUILD/e2e/artifacts/.
 import http.server
 import json
 import os
-import shutil
 import socket
 import sqlite3
-import subprocess
 import threading
 import time
 import urllib.error
@@ -22,13 +20,9 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port, BUILD, ROOT, host_links_settled, make_server, need
+from conftest import browse, free_port, ROOT, make_server
 
 WEB = ROOT / "web"
-DRIVER = ROOT / "tests" / "browser" / "dashboard.js"
-NODE_DIR = BUILD / "browser"
-ARTIFACTS = BUILD / "e2e" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 # ---- fixtures and helpers --------------------------------------------------
@@ -44,54 +38,6 @@ def dash(session_dir, image_cache):
         "network": "none", "pool_min": "0", "pool_max": "0"})
     yield s
     s.stop()
-
-
-@pytest.fixture(scope="session")
-def browser_env():
-    """playwright-core installed into BUILD/browser (npm, once); Chromium
-    from Debian. The environment for `node dashboard.js`."""
-    node = shutil.which("node")
-    need(node is not None, "node is not installed (scripts/install-deps.sh)")
-    need(os.access(CHROMIUM, os.X_OK), "chromium is not installed (scripts/install-deps.sh)")
-    mod = NODE_DIR / "node_modules" / "playwright-core"
-    pkg = ROOT / "tests" / "browser" / "package.json"
-    want = json.loads(pkg.read_text())["dependencies"]["playwright-core"]
-    have = None
-    if (mod / "package.json").exists():
-        have = json.loads((mod / "package.json").read_text()).get("version")
-    if have != want:
-        npm = shutil.which("npm")
-        need(npm is not None, "npm is not installed (needed once for playwright-core)")
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        shutil.copy(pkg, NODE_DIR / "package.json")
-        r = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                           cwd=str(NODE_DIR), capture_output=True, text=True, timeout=600,
-                           env=dict(os.environ, PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1"))
-        need(r.returncode == 0 and mod.exists(),
-             "npm install playwright-core failed: " + (r.stderr or r.stdout)[-500:])
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAGS_")}
-    env["NODE_PATH"] = str(NODE_DIR / "node_modules")
-    return env
-
-
-def browse(env, scenario, base, token, timeout=120, **plan):
-    """Run one browser scenario; returns its JSON result."""
-    plan.update(scenario=scenario, base=base, token=token, artifacts=str(ARTIFACTS),
-                chromium=CHROMIUM)
-    assert host_links_settled()
-    r = subprocess.run(["node", str(DRIVER), json.dumps(plan)], env=env,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, "browser scenario %s failed:\n%s\n%s" % (
-        scenario, r.stderr[-4000:], r.stdout[-2000:])
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    # the page never reaches for another host, never throws, never trips
-    # the Content-Security-Policy
-    assert res.get("external") == [], res.get("external")
-    assert res.get("page_errors") == [], res.get("page_errors")
-    csp = [m for m in res.get("console_errors", []) if "Content Security Policy" in m]
-    assert csp == [], csp
-    return res
 
 
 def get(srv, path, headers=None):
