@@ -13,7 +13,7 @@
  *   mnt/         its loop mount (nosuid,nodev); mnt/upper and mnt/work are
  *                the overlay's upper and work directories (--upper mnt)
  *   sync-state   the snapshot engine's per-workspace cache
- * A loop device is attached by mount(8) with autoclear, so unmounting
+ * A loop device is attached with autoclear (loopdev.h), so unmounting
  * detaches it: nothing leaks once the disk is unmounted.
  */
 #include "magsd/workspace.h"
@@ -35,6 +35,7 @@
 #include "magsd/crashpoint.h"
 #include "magsd/http.h"
 #include "magsd/log.h"
+#include "magsd/loopdev.h"
 #include "magsd/serve.h"
 #include "magsd/supervisor.h"
 #include "magsd/syncer.h"
@@ -273,9 +274,8 @@ static int disk_ready(const struct targs *a, int create, int *fresh, struct mags
 	if (mkdir(mnt, 0700) < 0 && errno != EEXIST)
 		return err_sys(err, errno, "create '%s'", mnt);
 	if (!is_mountpoint(mnt)) {
-		char *const mount[] = { (char *)tool("mount", t1, sizeof(t1)), "-t", "ext4",
-					"-o", "loop,nosuid,nodev,noatime,noinit_itable", img, mnt, NULL };
-		if ((r = task_exec(mount, err)) < 0)
+		if ((r = loop_mount(img, mnt, "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME,
+				    "noinit_itable", err)) < 0)
 			return r;
 		crashpoint("restore:disk-mounted");
 	}

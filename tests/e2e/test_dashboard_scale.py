@@ -17,8 +17,8 @@ import uuid
 
 import pytest
 
-from conftest import free_port, make_server
-from test_dashboard import WEB, browse, browser_env  # noqa: F401 (a fixture)
+from conftest import browse, free_port, make_server
+from test_dashboard import WEB
 
 N = 10_000
 BOUND_MS = 200          # asserted (CI boxes are shared); the target is 50
