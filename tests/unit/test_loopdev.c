@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -160,6 +161,47 @@ static void a_failed_mount_leaves_nothing_attached(void **state)
 	assert_int_equal(attached_after_settle(), 0);
 }
 
+/* magsd runs each workspace's mount in its own task: many at once. */
+static void concurrent_mounts_all_get_a_device(void **state)
+{
+	enum { N = 32 };
+	char imgs[N][PATH_MAX + 32], mnts[N][PATH_MAX + 32], cmd[PATH_MAX + 128];
+	pid_t pids[N];
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(imgs[i], sizeof(imgs[i]), "%s/d%d.img", dir, i);
+		snprintf(mnts[i], sizeof(mnts[i]), "%s/m%d", dir, i);
+		assert_int_equal(mkdir(mnts[i], 0700), 0);
+		int fd = open(imgs[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, 16 << 20), 0);
+		close(fd);
+		snprintf(cmd, sizeof(cmd), "PATH=/usr/sbin:/sbin:$PATH mkfs.ext4 -q -F '%s'", imgs[i]);
+		assert_int_equal(system(cmd), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct mags_err err = { 0 };
+			int r = loop_mount(imgs[i], mnts[i], "ext4", 0, NULL, &err);
+			if (r < 0)
+				fprintf(stderr, "%s\n", err.msg);
+			_exit(r < 0);
+		}
+	}
+	int failed = 0;
+	for (int i = 0; i < N; i++) {
+		int ws;
+		assert_int_equal(waitpid(pids[i], &ws, 0), pids[i]);
+		failed += !WIFEXITED(ws) || WEXITSTATUS(ws) != 0;
+	}
+	for (int i = 0; i < N; i++)
+		(void)umount2(mnts[i], 0);
+	assert_int_equal(failed, 0);
+}
+
 static void a_missing_image_is_a_clear_error(void **state)
 {
 	struct mags_err err = { 0 };
@@ -174,6 +216,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(mounts_with_flags_and_detaches_on_unmount, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_failed_mount_leaves_nothing_attached, setup, teardown),
+		cmocka_unit_test_setup_teardown(concurrent_mounts_all_get_a_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(a_missing_image_is_a_clear_error, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
