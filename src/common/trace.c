@@ -12,6 +12,7 @@
 #include "common/banned.h"
 
 int trace_enabled = -1;
+int trace_fd = STDERR_FILENO;
 
 void trace_init(void)
 {
@@ -41,5 +42,5 @@ void trace_emit(char who, const char *fmt, ...)
 	if ((size_t)n >= sizeof(buf) - 1)
 		n = (int)sizeof(buf) - 2;
 	buf[n++] = '\n';
-	(void)!write(STDERR_FILENO, buf, (size_t)n);
+	(void)!write(trace_fd, buf, (size_t)n);
 }

@@ -12,6 +12,9 @@
 #define MAGS_COMMON_TRACE_H
 
 extern int trace_enabled;          /* -1 until trace_init() */
+extern int trace_fd;               /* where marks go: stderr, or a copy of it
+				    * kept by a process that gives its stderr
+				    * away (the sandbox's init) */
 
 void trace_init(void);
 void trace_emit(char who, const char *fmt, ...)

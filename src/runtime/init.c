@@ -28,6 +28,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/trace.h"
 #include "common/util.h"
 #include "runtime/channel.h"
 #include "runtime/execsrv.h"
@@ -224,6 +225,7 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 	}
 	if (script == 0)
 		exec_script(cfg, out[1], errp[1]);
+	trace_mark('I', "script forked");
 	close(out[1]);
 	close(errp[1]);
 	/* The script has its copy of cfg; ours may go. What is left shows in
@@ -292,6 +294,7 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 				if (p == script) {
 					status = st;
 					done = 1;
+					trace_mark('I', "script reaped");
 				} else {
 					execsrv_reaped(&srv, p, st);
 				}
@@ -321,6 +324,7 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 			}
 		}
 	}
+	trace_mark('I', "pipes at EOF");
 	for (int i = 0; i < 2; i++)
 		log_stream_flush(&lw, &streams[i]);
 	logwriter_flush(&lw);

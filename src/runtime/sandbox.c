@@ -413,6 +413,8 @@ static void sandbox_child(const struct runtime_config *cfg, int sock, int log_fd
 	 * /dev/null. Then privileges: capabilities first (dropping them
 	 * needs CAP_SETPCAP), then no_new_privs and the filter, which
 	 * init runs under too. */
+	if (trace_enabled > 0)      /* init's marks still reach magsd's log */
+		trace_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
 	r = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (r < 0 || dup2(r, 0) < 0 || dup2(r, 1) < 0 || dup2(r, 2) < 0) {
 		err_sys(&err, errno, "open '/dev/null'");
