@@ -64,6 +64,25 @@ def settle():
         last = now
 
 
+def slabinfo():
+    """Bytes held by each slab cache (active objects x object size)."""
+    out = {}
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f.readlines()[2:]:
+                p = line.split()
+                out[p[0]] = int(p[1]) * int(p[3])
+    except OSError:
+        pass
+    return out
+
+
+def slab_top(before, after, n, k=10):
+    """The k slab caches that grew most, KiB per sandbox."""
+    d = sorted(((after.get(c, 0) - before.get(c, 0)) / 1024 / n, c) for c in after)
+    return {c: round(v, 1) for v, c in reversed(d[-k:])}
+
+
 def mem_delta(before, after, n):
     """KiB per sandbox for each meminfo field (MemAvailable: the drop)."""
     d = {k: round((after[k] - before[k]) / n, 1) for k in MEMINFO_KEYS if k != "MemAvailable"}
@@ -169,7 +188,7 @@ def mags_density(a):
     tag = "dens%d" % os.getpid()
     names = ["%s-%d" % (tag, i) for i in range(a.n)]
     settle()
-    m0, rss0 = meminfo(), rss_kib(a.magsd_pid)
+    m0, rss0, s0 = meminfo(), rss_kib(a.magsd_pid), slabinfo()
     errors = []
 
     def create(w, name):
@@ -228,7 +247,7 @@ def mags_density(a):
         errors.append("%d sandboxes ended instead of running" % len(failed))
 
     settle()
-    m1, rss1 = meminfo(), rss_kib(a.magsd_pid)
+    m1, rss1, s1 = meminfo(), rss_kib(a.magsd_pid), slabinfo()
     magsd_fds = len(os.listdir("/proc/%d/fd" % a.magsd_pid))
 
     # exec round trip on random live sandboxes, all N still live
@@ -283,6 +302,7 @@ def mags_density(a):
         "n": a.n, "live": live, "workers": a.workers, "network": a.network,
         "submit_s": round(t_submitted, 2), "create_all_s": round(t_all_running, 2),
         "mem_per_sandbox_kib": mem_delta(m0, m1, max(1, live)),
+        "slab_top_kib_each": slab_top(s0, s1, max(1, live)),
         "magsd_rss_kib": {"before": rss0, "with_all_live": rss1},
         "magsd_fds_with_all_live": magsd_fds,
         "exec_ms": {"n": len(lat), "median_ms": round(statistics.median(lat), 2) if lat else None,

@@ -262,6 +262,14 @@ static int disk_ready(const struct targs *a, int create, int *fresh, struct mags
 			unlink(tmp);
 			return r;
 		}
+		/* mkfs wrote (and fsynced) its metadata through the page
+		 * cache; the loop device reads the image with O_DIRECT
+		 * (loopdev.c), so those cached pages would only sit there */
+		fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0) {
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+			close(fd);
+		}
 		/* until its restore is in place, a crash must not leave a disk
 		 * that looks restored (restore_pending) */
 		if (a->persistent && (r = touch_pending(a->dir)) < 0)

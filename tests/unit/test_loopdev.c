@@ -132,6 +132,15 @@ static void mounts_with_flags_and_detaches_on_unmount(void **state)
 	assert_non_null(strstr(opts, "nodev"));
 	assert_non_null(strstr(opts, "noatime"));
 	assert_int_equal(attached(), 1);
+	/* direct I/O: the image's blocks are not cached twice (the host's
+	 * filesystem here can do O_DIRECT) */
+	char dio[64], v[8] = "";
+	snprintf(dio, sizeof(dio), "/sys/block/%s/loop/dio", src + 5);
+	FILE *df = fopen(dio, "r");
+	assert_non_null(df);
+	assert_non_null(fgets(v, sizeof(v), df));
+	fclose(df);
+	assert_int_equal(v[0], '1');
 	/* it is a real, writable filesystem */
 	snprintf(f, sizeof(f), "%s/hello", mnt);
 	int fd = open(f, O_WRONLY | O_CREAT, 0600);
