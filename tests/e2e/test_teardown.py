@@ -33,6 +33,38 @@ def mounts_mentioning(words):
     return out
 
 
+def v1_controllers_of(path):
+    """The v1 controllers whose hierarchy path is in (cpu and cpuacct may
+    share one: "cpu,cpuacct")."""
+    rel = os.path.relpath(path, "/sys/fs/cgroup").split("/")[0]
+    return set(rel.split(","))
+
+
+def test_a_job_is_in_the_hierarchies_it_uses_and_no_other(srv):
+    """Each cgroup v1 hierarchy costs a mkdir, a migration and an rmdir per
+    job: a job gets memory, cpu and pids (its limits) and cpuacct (usage,
+    idle detection), nothing else (a freezer cgroup used to be made and
+    never used)."""
+    jid = srv.submit("sleep 30")
+    srv.wait(jid, timeout=10, states=("running",))
+    try:
+        assert wait_until(lambda: [c for c in mags_cgroups() if jid in c], 5)
+        mine = [c for c in mags_cgroups() if c.endswith("/" + jid)]
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):    # v2 host
+            assert len(mine) == 1, mine
+        else:
+            got = set()
+            for c in mine:
+                got |= v1_controllers_of(c)
+            want = {"memory", "cpu", "pids"}
+            if glob.glob("/sys/fs/cgroup/*cpuacct*"):
+                want.add("cpuacct")
+            assert got == want, sorted(mine)
+    finally:
+        srv.api("POST", "/mags-jobs/%s/stop" % jid)
+    srv.wait(jid, timeout=10)
+
+
 def test_nothing_is_left_after_many_runs(srv):
     # The checks below can see what a live sandbox holds.
     jid = srv.submit("sleep 30")
