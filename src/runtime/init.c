@@ -176,7 +176,7 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 {
 	static struct pollfd pfd[4 + EXECSRV_POLLFD_MAX];
 	static struct execsrv srv;
-	int out[2], errp[2], sfd, status = 0, done = 0, killed = 0;
+	int out[2], errp[2], sfd, status = 0, done = 0, killed = 0, alone = 0;
 	char **base_env;
 	sigset_t mask;
 	pid_t script;
@@ -289,6 +289,8 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 			for (;;) {
 				int st;
 				pid_t p = waitpid(-1, &st, WNOHANG);
+				if (p < 0 && errno == ECHILD)
+					alone = 1;
 				if (p <= 0)
 					break;
 				if (p == script) {
@@ -317,9 +319,12 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 				char code[16];
 				snprintf(code, sizeof(code), "%d", srv.script_exit);
 				channel_send(sock, CHANNEL_SCRIPT_EXIT, code, -1);
-			} else {
+			} else if (!alone) {
 				/* Kill what it left behind: their ends of the
-				 * pipes close as they die, and we read to EOF. */
+				 * pipes close as they die, and we read to EOF.
+				 * (Every process of the namespace descends from
+				 * us, so with no child left there is none; and
+				 * kill(-1) walks every process of the host.) */
 				kill(-1, SIGKILL);
 			}
 		}

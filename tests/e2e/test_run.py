@@ -148,6 +148,19 @@ def test_timeout_kills_everything_and_says_so(srv):
     assert gone, "sleep processes outlived the timeout"
 
 
+def test_what_a_finished_script_left_running_is_killed(srv):
+    """The script ends while a double-forked child (now init's) still
+    holds its stdout: the job completes at once, and the child is gone.
+    Init skips the kill only when it has no child left at all."""
+    bg = marker()
+    t0 = time.time()
+    st, out, _, _ = srv.run("(sleep %s &); echo done" % bg, timeout=60)
+    assert st["status"] == "completed" and out == "done\n", (st, out)
+    assert time.time() - t0 < 15, "the job waited for its background child"
+    assert wait_until(lambda: not host_pids_with_cmdline("sleep", bg), 5), \
+        "the background sleep outlived its job"
+
+
 def test_stop_ends_a_running_job(srv):
     bg, fg = marker(), marker()
     jid = srv.submit("echo started; (sleep %s &); sleep %s" % (bg, fg))
