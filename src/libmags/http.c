@@ -438,6 +438,7 @@ int http_do(const struct url *u, const struct http_req *req,
 
 	if (u->scheme == URL_HTTPS)
 		return https_do(u, req, opts, resp, err);
+	trace_mark('C', "connect %s", u->text);
 	fd = connect_url(u, opts, err);
 	if (fd < 0)
 		return fd;

@@ -84,12 +84,12 @@ int init_exit_code(int wstatus)
  * 128 KiB): it goes into a memfd that sh sources instead. */
 #define INIT_ARG_SCRIPT_MAX (100 * 1024)
 
-/* In the forked child: become the script. */
+/* In the child (of vfork: on init's memory, until the execve): become the
+ * script. */
 __attribute__((noreturn))
-static void exec_script(const struct runtime_config *cfg, int out, int err_fd)
+static void exec_script(const struct runtime_config *cfg, char **env, int out, int err_fd)
 {
 	char *argv[] = { "sh", "-c", (char *)cfg->script, NULL };
-	char **env = init_build_env(cfg);
 	size_t len = strlen(cfg->script);
 	char source[64];
 	sigset_t none;
@@ -123,6 +123,20 @@ static void exec_script(const struct runtime_config *cfg, int out, int err_fd)
 	execve("/bin/sh", argv, env);
 	dprintf(STDERR_FILENO, "mags: exec '/bin/sh': %s\n", strerror(errno));
 	_exit(127);
+}
+
+/* vfork: no copy of init's page tables, and no copy-on-write fault in
+ * init or in the child for each page either touches before the execve
+ * (~14 us each on these VMs). Its own function, so nothing of the
+ * caller's frame is live across the vfork. */
+static __attribute__((noinline)) pid_t
+spawn_script(const struct runtime_config *cfg, char **env, int out, int err_fd)
+{
+	pid_t pid = vfork();
+
+	if (pid == 0)
+		exec_script(cfg, env, out, err_fd);
+	return pid;
 }
 
 /* Read what one pipe has now, a bounded number of times so a chatty
@@ -216,15 +230,13 @@ void init_main(const struct runtime_config *cfg, int log_fd, int sock, int contr
 	base_env = init_build_env(cfg);
 	execsrv_init(&srv, control_fd, base_env, cfg->keep_alive);
 
-	script = fork();
+	script = spawn_script(cfg, base_env, out[1], errp[1]);
 	if (script < 0) {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "init: fork: %s", strerror(errno));
 		channel_send(sock, CHANNEL_ERROR, msg, -1);
 		_exit(1);
 	}
-	if (script == 0)
-		exec_script(cfg, out[1], errp[1]);
 	trace_mark('I', "script forked");
 	close(out[1]);
 	close(errp[1]);
