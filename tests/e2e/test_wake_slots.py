@@ -12,8 +12,11 @@ import pytest
 
 @pytest.fixture(scope="module")
 def ws(session_dir, image_cache):
+    # magsd's default pool, set here so MAGS_TEST_POOL (make e2e-pool) leaves
+    # it alone: the test is about wakes landing in pool members of other slots
     s = make_server(session_dir, image_cache, "wakeslots",
-                    conf={"idle_timeout": 600, "proxy_listen": "off", "ssh_listen": "off"})
+                    conf={"idle_timeout": 600, "proxy_listen": "off", "ssh_listen": "off",
+                          "pool_min": 1, "pool_max": 8})
     yield s
     s.stop()
 
