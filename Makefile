@@ -146,12 +146,15 @@ fuzz-run: $(patsubst %,$(B)/fuzz/fuzz_%,$(FUZZ_TARGETS))
 e2e: all
 	MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(wildcard tests/security) $(PYTEST_ARGS)
 
-# The warm pool must not change behaviour: the whole end-to-end suite runs
-# again without a pool and with a pool of one (MAGS_TEST_POOL, conftest.py:
-# every server the harness starts that does not set its own pool).
+# The warm pool must not change behaviour: the tests that start jobs run
+# again without a pool and with a pool of one (MAGS_TEST_POOL, conftest.py).
+POOL_E2E := $(wildcard tests/e2e/test_run.py tests/e2e/test_longlived.py \
+	tests/e2e/test_job_network.py tests/e2e/test_limits.py \
+	tests/e2e/test_isolation.py tests/e2e/test_usage_cgroup.py \
+	tests/e2e/test_teardown.py)
 e2e-pool: all
-	MAGS_TEST_POOL=0 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(PYTEST_ARGS)
-	MAGS_TEST_POOL=1 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra tests/e2e $(PYTEST_ARGS)
+	MAGS_TEST_POOL=0 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra $(POOL_E2E) $(PYTEST_ARGS)
+	MAGS_TEST_POOL=1 MAGS_BUILD_DIR=$(abspath $(B)) /usr/bin/python3 -m pytest -ra $(POOL_E2E) $(PYTEST_ARGS)
 
 test: all unit fuzz-replay e2e e2e-pool
 
