@@ -43,18 +43,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void make_image(int ext4)
+static void make_image_at(const char *path, off_t size, int ext4)
 {
 	char cmd[PATH_MAX + 128];
-	int fd = open(img, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, 64 << 20), 0);
+	assert_int_equal(ftruncate(fd, size), 0);
 	close(fd);
 	if (!ext4)
 		return;
-	snprintf(cmd, sizeof(cmd), "PATH=/usr/sbin:/sbin:$PATH mkfs.ext4 -q -F '%s'", img);
+	snprintf(cmd, sizeof(cmd), "PATH=/usr/sbin:/sbin:$PATH mkfs.ext4 -q -F '%s'", path);
 	assert_int_equal(system(cmd), 0);
+}
+
+static void make_image(int ext4)
+{
+	make_image_at(img, 64 << 20, ext4);
 }
 
 /* The loop devices whose backing file is img, right now. */
@@ -174,7 +179,7 @@ static void a_failed_mount_leaves_nothing_attached(void **state)
 static void concurrent_mounts_all_get_a_device(void **state)
 {
 	enum { N = 32 };
-	char imgs[N][PATH_MAX + 32], mnts[N][PATH_MAX + 32], cmd[PATH_MAX + 128];
+	char imgs[N][PATH_MAX + 32], mnts[N][PATH_MAX + 32];
 	pid_t pids[N];
 
 	(void)state;
@@ -182,12 +187,7 @@ static void concurrent_mounts_all_get_a_device(void **state)
 		snprintf(imgs[i], sizeof(imgs[i]), "%s/d%d.img", dir, i);
 		snprintf(mnts[i], sizeof(mnts[i]), "%s/m%d", dir, i);
 		assert_int_equal(mkdir(mnts[i], 0700), 0);
-		int fd = open(imgs[i], O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		assert_true(fd >= 0);
-		assert_int_equal(ftruncate(fd, 16 << 20), 0);
-		close(fd);
-		snprintf(cmd, sizeof(cmd), "PATH=/usr/sbin:/sbin:$PATH mkfs.ext4 -q -F '%s'", imgs[i]);
-		assert_int_equal(system(cmd), 0);
+		make_image_at(imgs[i], 16 << 20, 1);
 	}
 	for (int i = 0; i < N; i++) {
 		pids[i] = fork();
