@@ -139,7 +139,7 @@ static void mounts_with_flags_and_detaches_on_unmount(void **state)
 	assert_int_equal(attached(), 1);
 	/* direct I/O: the image's blocks are not cached twice (the host's
 	 * filesystem here can do O_DIRECT) */
-	char dio[64], v[8] = "";
+	char dio[PATH_MAX + 64], v[8] = "";
 	snprintf(dio, sizeof(dio), "/sys/block/%s/loop/dio", src + 5);
 	FILE *df = fopen(dio, "r");
 	assert_non_null(df);
